@@ -1,0 +1,56 @@
+"""lowprec: see, bit by bit, what low-precision floating point does to numbers.
+
+Formats are :class:`Format` records (``lowprec.fp16``, ``lowprec.bf16``, ...);
+:func:`round` rounds onto them in any IEEE or stochastic mode; :func:`encode`,
+:func:`decode`, :func:`fields` and :func:`describe` show the bits;
+:class:`RoundingStats` counts what rounding did. ``import lowprec`` compiles
+nothing: each Numba kernel compiles on first use and is cached on disk.
+"""
+
+from lowprec.formats import (
+    Format,
+    as_format,
+    bf16,
+    builtin_formats,
+    custom_format,
+    fp4_e2m1fn,
+    fp6_e2m3fn,
+    fp6_e3m2fn,
+    fp8_e4m3,
+    fp8_e4m3fn,
+    fp8_e4m3fnuz,
+    fp8_e5m2,
+    fp8_e5m2fnuz,
+    fp16,
+    fp32,
+    fp64,
+    tf32,
+)
+from lowprec.modes import ROUNDING_MODES
+from lowprec.rounding import round
+from lowprec.stats import RoundingStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Format",
+    "ROUNDING_MODES",
+    "RoundingStats",
+    "as_format",
+    "bf16",
+    "builtin_formats",
+    "custom_format",
+    "fp4_e2m1fn",
+    "fp6_e2m3fn",
+    "fp6_e3m2fn",
+    "fp8_e4m3",
+    "fp8_e4m3fn",
+    "fp8_e4m3fnuz",
+    "fp8_e5m2",
+    "fp8_e5m2fnuz",
+    "fp16",
+    "fp32",
+    "fp64",
+    "round",
+    "tf32",
+]

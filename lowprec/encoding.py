@@ -1,0 +1,1 @@
+"""Placeholder: encode/decode/fields/describe land in the next commit."""
