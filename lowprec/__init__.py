@@ -7,6 +7,7 @@ Formats are :class:`Format` records (``lowprec.fp16``, ``lowprec.bf16``, ...);
 nothing: each Numba kernel compiles on first use and is cached on disk.
 """
 
+from lowprec.encoding import Fields, decode, describe, encode, fields
 from lowprec.formats import (
     Format,
     as_format,
@@ -33,6 +34,11 @@ from lowprec.stats import RoundingStats
 __version__ = "0.1.0"
 
 __all__ = [
+    "Fields",
+    "decode",
+    "describe",
+    "encode",
+    "fields",
     "Format",
     "ROUNDING_MODES",
     "RoundingStats",

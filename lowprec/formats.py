@@ -179,8 +179,14 @@ class Format:
 
     @property
     def epsneg(self) -> float:
-        """Distance from 1.0 to the next smaller value, ``2**-p``."""
-        return math.ldexp(1.0, -self.precision)
+        """Distance from 1.0 to the next smaller value: ``2**-p`` when that value is
+        normal; the subnormal spacing when 1.0 is the smallest normal (fp4, fp6).
+        """
+        if self.emin <= -1:
+            return math.ldexp(1.0, -self.precision)
+        if not self.subnormals:
+            return 1.0  # nothing between 0 and 2**emin >= 1
+        return min(math.ldexp(1.0, self.emin - self.nmant), 1.0)
 
     @property
     def machep(self) -> int:
@@ -190,12 +196,13 @@ class Format:
     @property
     def negep(self) -> int:
         """``numpy.finfo`` name: the exponent of :attr:`epsneg`."""
-        return -self.precision
+        return math.frexp(self.epsneg)[1] - 1
 
     @property
     def unit_roundoff(self) -> float:
-        """``u = 2**-p``, the bound on relative error of round-to-nearest."""
-        return self.epsneg
+        """``u = 2**-p``, the bound on the relative error of round-to-nearest in the
+        normal range."""
+        return math.ldexp(1.0, -self.precision)
 
     # -- special values ------------------------------------------------------
     @property

@@ -222,13 +222,17 @@ def round(
     --------
     >>> import numpy as np, lowprec
     >>> lowprec.round(np.array([0.1, 1e-8, 70000.0]), "fp16")
-    array([0.09997559, 0.        , inf])
+    array([0.09997559, 0.        ,        inf])
     >>> lowprec.round(np.float32(1.00390625), "bf16", rounding="toward_positive")
     np.float32(1.0078125)
+
+    1 + 2**-9 lies a quarter of the way from 1 to the next bf16 value, so with two
+    random bits exactly one of the four possible words rounds it up:
+
+    >>> words = np.array([0, 1, 2, 3], dtype=np.uint64) << np.uint64(62)
     >>> lowprec.round(np.full(4, 1 + 2**-9), "bf16", rounding="stochastic",
-    ...               random_bits=2, rng=np.array([0, 2**62, 2**63, 3 * 2**62],
-    ...               dtype=np.uint64)).tolist()
-    [1.0, 1.0, 1.0, 1.0]
+    ...               random_bits=2, rng=words).tolist()
+    [1.0, 1.0, 1.0, 1.0078125]
     """
     fmt = as_format(fmt)
     mode = mode_id(rounding) if isinstance(rounding, str) else mode_id(repr(rounding))
