@@ -15,7 +15,7 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -25,13 +25,55 @@ from lowprec.testing import _kind, _magnitude
 
 # The first lowprec.round call compiles its kernel (about 2 s): no deadline.
 FAST = settings(deadline=None, max_examples=60, derandomize=True)
-SEARCH = settings(
-    deadline=None,
-    max_examples=2000,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+
+
+class _Done(Exception):
+    pass
+
+
+def run_until(strategy, stop, max_examples=400):
+    """Feed examples to ``stop`` until it returns True, seeded and unshrunk."""
+
+    @settings(
+        deadline=None,
+        max_examples=max_examples,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def run(x):
+        if stop(x):
+            raise _Done
+
+    try:
+        run()
+    except _Done:
+        pass
+
+
+def reached(strategy, max_examples=400, **conditions):
+    """The names of the conditions some example meets, in one seeded run.
+
+    Cheaper than a hypothesis.find per condition: one pass, stopped as soon as
+    every condition is met, and no shrinking.
+    """
+    hit = set()
+
+    def stop(x):
+        hit.update(name for name, cond in conditions.items() if cond(x))
+        return len(hit) == len(conditions)
+
+    run_until(strategy, stop, max_examples)
+    return hit
+
+
+def assert_reached(strategy, max_examples=400, **conditions):
+    missed = set(conditions) - reached(strategy, max_examples, **conditions)
+    assert not missed, f"no example for {sorted(missed)}"
+
 
 ML_DTYPES = {
     lowprec.fp16: np.dtype(np.float16),
@@ -45,9 +87,15 @@ ML_DTYPES = {
     lowprec.fp6_e3m2fn: np.dtype(ml_dtypes.float6_e3m2fn),
     lowprec.fp4_e2m1fn: np.dtype(ml_dtypes.float4_e2m1fn),
 }
-SMALL = [f for f in ML_DTYPES if f.bits <= 8]
 by_name = pytest.mark.parametrize("fmt", list(ML_DTYPES), ids=str)
-small_by_name = pytest.mark.parametrize("fmt", SMALL, ids=str)
+# one 8-bit format per special-value convention: ieee, fn, fnuz, none
+ONE_OF_EACH = [
+    lowprec.fp8_e5m2,
+    lowprec.fp8_e4m3fn,
+    lowprec.fp8_e4m3fnuz,
+    lowprec.fp6_e3m2fn,
+]
+one_of_each = pytest.mark.parametrize("fmt", ONE_OF_EACH, ids=str)
 
 
 def bits(x: float) -> int:
@@ -67,9 +115,15 @@ def all_values(fmt: lowprec.Format) -> np.ndarray:
         return raw.view(dt).astype(np.float64)
 
 
-def is_value(x: float, fmt: lowprec.Format) -> bool:
-    """lowprec.round leaves x alone, bit for bit."""
-    return same(float(lowprec.round(np.float64(x), fmt)), x)
+def is_value_all(xs: list[float], fmt: lowprec.Format) -> bool:
+    """lowprec.round leaves every x alone, bit for bit (NaN stays NaN)."""
+    x = np.array(xs, dtype=np.float64)
+    r = lowprec.round(x, fmt)
+    nan = np.isnan(x)
+    return bool(
+        np.array_equal(np.isnan(r), nan)
+        and np.array_equal(r[~nan].view(np.uint64), x[~nan].view(np.uint64))
+    )
 
 
 # -- the module's packaging --------------------------------------------------------
@@ -137,11 +191,16 @@ def test_formats_honour_their_arguments(fmt):
 
 def test_formats_reach_builtins_customs_and_the_exponent_extremes():
     builtins = set(lowprec.builtin_formats())
-    find(lt.formats(), lambda f: f in builtins, settings=SEARCH)
-    find(lt.formats(), lambda f: f not in builtins, settings=SEARCH)
-    find(lt.formats(custom=False), lambda f: f is lowprec.fp4_e2m1fn, settings=SEARCH)
-    find(lt.formats(builtin=False), lambda f: f.emax == 1023, settings=SEARCH)
-    find(lt.formats(builtin=False), lambda f: f.emin == -1022, settings=SEARCH)
+    assert_reached(
+        lt.formats(),
+        builtin=lambda f: f in builtins,
+        custom=lambda f: f not in builtins,
+        fp4=lambda f: f is lowprec.fp4_e2m1fn,
+        top=lambda f: f.emax == 1023,
+        bottom=lambda f: f.emin == -1022,
+        nosub=lambda f: not f.subnormals,
+        **{s: lambda f, s=s: f.specials == s for s in ("ieee", "fn", "fnuz", "none")},
+    )
 
 
 @pytest.mark.parametrize(
@@ -167,14 +226,14 @@ def test_formats_rejects_bad_arguments(kwargs):
 @given(st.data(), lt.formats(), st.booleans(), st.booleans())
 def test_codes_are_in_range_and_honour_the_flags(data, fmt, allow_nan, allow_inf):
     code = data.draw(lt.codes(fmt, allow_nan=allow_nan, allow_infinity=allow_inf))
-    assert 0 <= code < fmt.num_codes
+    assert type(code) is int and 0 <= code < fmt.num_codes
     assert np.array(code).astype(fmt.code_dtype) == code
     kind = _kind(fmt, code)
     assert kind != "nan" or allow_nan
     assert kind != "inf" or allow_inf
 
 
-@small_by_name
+@one_of_each
 @FAST
 @given(data=st.data())
 def test_codes_flags_against_ml_dtypes(fmt, data):
@@ -185,36 +244,57 @@ def test_codes_flags_against_ml_dtypes(fmt, data):
 @pytest.mark.parametrize("fmt", [lowprec.fp8_e4m3fn, lowprec.fp8_e4m3fnuz, "bf16"])
 def test_codes_reach_every_kind_and_the_sign(fmt):
     fmt = lowprec.as_format(fmt)
-    for kind in {"finite", "nan", "inf"} if fmt.has_inf else {"finite", "nan"}:
-        find(lt.codes(fmt), lambda c, k=kind: _kind(fmt, c) == k, settings=SEARCH)
-    find(lt.codes(fmt), lambda c: c > fmt.sign_mask, settings=SEARCH)
-    find(lt.codes(fmt), lambda c: c == fmt.num_codes - 1, settings=SEARCH)
+    kinds = ["finite", "nan", "inf"] if fmt.has_inf else ["finite", "nan"]
+    assert_reached(
+        lt.codes(fmt),
+        negative=lambda c: c > fmt.sign_mask,
+        all_ones=lambda c: c == fmt.num_codes - 1,
+        top_binade=lambda c: c >> fmt.nmant == (fmt.max_code >> fmt.nmant),
+        **{k: lambda c, k=k: _kind(fmt, c) == k for k in kinds},
+    )
 
 
 # -- values ------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=150, derandomize=True)
+@FAST
 @given(st.data(), lt.formats())
 def test_values_round_to_themselves(data, fmt):
-    x = data.draw(lt.values(fmt))
-    assert isinstance(x, float)
-    assert is_value(x, fmt), (fmt, x)
-    if fmt.specials == "fnuz":
-        assert not (x == 0 and math.copysign(1, x) < 0)
-    if not fmt.has_inf:
-        assert not math.isinf(x)
-    if not fmt.has_nan:
-        assert not math.isnan(x)
+    # a list per format: one lowprec.round call checks them all
+    xs = data.draw(st.lists(lt.values(fmt), min_size=1, max_size=20))
+    assert all(isinstance(x, float) for x in xs)
+    if not is_value_all(xs, fmt):
+        moved = [x for x in xs if not is_value_all([x], fmt)]
+        raise AssertionError(f"lowprec.round moves {moved} in {fmt!r}")
+    for x in xs:
+        if fmt.specials == "fnuz":
+            assert not (x == 0 and math.copysign(1, x) < 0)
+        assert fmt.has_inf or not math.isinf(x)
+        assert fmt.has_nan or not math.isnan(x)
 
 
-@by_name
+@FAST
+@given(st.data(), lt.formats())
+def test_values_honour_the_flags(data, fmt):
+    strategy = lt.values(
+        fmt, allow_nan=False, allow_infinity=False, allow_subnormal=False
+    )
+    x = data.draw(strategy)
+    assert math.isfinite(x)
+    assert x == 0 or fmt.smallest_normal <= abs(x) <= fmt.max
+
+
+@pytest.mark.parametrize("fmt", [lowprec.bf16, lowprec.fp16], ids=str)
 @FAST
 @given(data=st.data())
 def test_values_are_ml_dtypes_values(fmt, data):
-    x = data.draw(lt.values(fmt))
-    back = np.float32(x).astype(ML_DTYPES[fmt]).astype(np.float32)
-    assert same(float(back), x)
+    # the 8-bit formats are checked value by value below
+    xs = data.draw(st.lists(lt.values(fmt), min_size=1, max_size=20))
+    x = np.array(xs, dtype=np.float32)
+    back = x.astype(ML_DTYPES[fmt]).astype(np.float32)
+    nan = np.isnan(x)
+    assert np.array_equal(np.isnan(back), nan)
+    assert np.array_equal(back[~nan].view(np.uint32), x[~nan].view(np.uint32))
 
 
 @FAST
@@ -252,7 +332,7 @@ def _some_value_between(fmt, lo, hi, allow_subnormal):
 
 def test_values_bounds_use_signed_zeros_as_hypothesis_does():
     neg = lt.values(lowprec.fp16, min_value=-1.0, max_value=-0.0)
-    find(neg, lambda x: x == 0 and math.copysign(1, x) < 0, settings=SEARCH)
+    assert_reached(neg, minus_zero=lambda x: x == 0 and math.copysign(1, x) < 0)
 
     @FAST
     @given(neg)
@@ -282,30 +362,29 @@ def _boundary_points(fmt):
 @pytest.mark.parametrize("fmt", ["bf16", "fp8_e4m3fnuz", "fp8_e4m3fn", "fp64"])
 def test_values_reach_the_boundary_points(fmt):
     fmt = lowprec.as_format(fmt)
-    for p in _boundary_points(fmt):
-        find(lt.values(fmt), lambda x, p=p: same(x, p), settings=SEARCH)
+    points = {repr(p): lambda x, p=p: same(x, p) for p in _boundary_points(fmt)}
     if fmt.has_nan:
-        find(lt.values(fmt), math.isnan, settings=SEARCH)
-    # and the bulk in between: a normal value that is none of the above
-    find(lt.values(fmt), lambda x: 2 < abs(x) < fmt.max / 2, settings=SEARCH)
+        points["nan"] = math.isnan
+    # and the bulk in between, binade by binade even for fp64
+    points["middle"] = lambda x: 2 < abs(x) < fmt.max / 2
+    points["small"] = lambda x: fmt.smallest_normal * 2 < abs(x) < 0.5
+    assert_reached(lt.values(fmt), **points)
 
 
-@small_by_name
+@one_of_each
 def test_values_reach_every_value_of_an_8bit_format(fmt):
-    seen = set()
-
-    @settings(deadline=None, max_examples=3000, derandomize=True, database=None)
-    @given(lt.values(fmt))
-    def collect(x):
-        seen.add(bits(x) if not math.isnan(x) else "nan")
-
-    collect()
+    # every value drawn is an ml_dtypes value, and every one is drawn
     want = {bits(v) if not np.isnan(v) else "nan" for v in all_values(fmt)}
     if fmt.specials == "fnuz":
         want.discard(bits(-0.0))
-    # uniform over codes: 3000 draws reach nearly all of at most 256 values
-    assert seen <= want | {"nan"}
-    assert len(seen) >= 0.9 * len(want)
+    seen = set()
+
+    def stop(x):
+        seen.add(bits(x) if not math.isnan(x) else "nan")
+        return seen >= want
+
+    run_until(lt.values(fmt), stop, max_examples=3000)
+    assert seen == want, sorted(want - seen)
 
 
 # -- near ties ---------------------------------------------------------------------
@@ -318,25 +397,35 @@ def _midpoints(fmt):
     return {Fraction(m) for m in np.concatenate([mids, -mids])}
 
 
-@small_by_name
+@one_of_each
 @FAST
 @given(data=st.data())
 def test_near_ties_are_midpoints_or_their_neighbours(fmt, data):
-    x = data.draw(lt.near_ties(fmt))
-    near = {np.nextafter(x, -np.inf), x, np.nextafter(x, np.inf)}
-    assert _midpoints(fmt) & {Fraction(float(y)) for y in near}
+    mids = _midpoints(fmt)
+    for x in data.draw(st.lists(lt.near_ties(fmt), min_size=1, max_size=10)):
+        near = {np.nextafter(x, -np.inf), x, np.nextafter(x, np.inf)}
+        assert mids & {Fraction(float(y)) for y in near}, x
 
 
 def _is_tie(y, fmt):
-    """y is exactly halfway between its two neighbours in fmt (Fraction check)."""
+    """y is exactly halfway between two neighbouring values of fmt.
+
+    Exact rational arithmetic on the grid of y's binade, independent of
+    lowprec.round and of lowprec.testing: above max the grid goes on (max and
+    max + ulp), below the smallest normal it is the subnormal spacing, or just
+    0 and 2**emin without subnormals.
+    """
     y = float(y)
-    if abs(y) > fmt.max:
-        top = fmt.max + 2.0 ** (fmt.emax - fmt.nmant)
-        lo, hi = math.copysign(fmt.max, y), math.copysign(top, y)
-    else:
-        lo = float(lowprec.round(y, fmt, rounding="toward_negative"))
-        hi = float(lowprec.round(y, fmt, rounding="toward_positive"))
-    return lo != hi and Fraction(lo) + Fraction(hi) == 2 * Fraction(y)
+    if not math.isfinite(y) or y == 0:
+        return False
+    a = abs(Fraction(y))
+    e = math.frexp(abs(y))[1] - 1  # 2**e <= |y| < 2**(e + 1)
+    if e > fmt.emax:
+        return False
+    if e < fmt.emin and not fmt.subnormals:
+        return a == Fraction(2) ** (fmt.emin - 1)
+    quantum = Fraction(2) ** (max(e, fmt.emin) - fmt.nmant)
+    return a % quantum == quantum / 2
 
 
 @settings(deadline=None, max_examples=100, derandomize=True)
@@ -352,16 +441,18 @@ def test_near_ties_of_any_format(data, fmt):
 @pytest.mark.parametrize("fmt", ["fp16", "fp8_e4m3fn", "fp8_e5m2fnuz"])
 def test_near_ties_reach_the_edges_exactly(fmt):
     fmt = lowprec.as_format(fmt)
-    overflow = fmt.max + 2.0 ** (fmt.emax - fmt.nmant - 1)
-    for edge in (
-        fmt.smallest_subnormal / 2,  # underflow to zero or to the smallest value
-        fmt.smallest_normal - fmt.smallest_subnormal / 2,  # the subnormal edge
-        overflow,  # fp16: 65520, e4m3fn: 464
-        -overflow,
-    ):
-        find(lt.near_ties(fmt), lambda x, e=edge: x == e, settings=SEARCH)
-    find(lt.near_ties(fmt), lambda x: 0 < x - overflow < 1, settings=SEARCH)
-    find(lt.near_ties(fmt), lambda x: _is_tie(x, fmt), settings=SEARCH)
+    overflow = fmt.max + 2.0 ** (fmt.emax - fmt.nmant - 1)  # fp16: 65520
+    assert_reached(
+        lt.near_ties(fmt),
+        underflow=lambda x: x == fmt.smallest_subnormal / 2,
+        subnormal_edge=lambda x: x == fmt.smallest_normal - fmt.smallest_subnormal / 2,
+        overflow=lambda x: x == overflow,
+        minus_overflow=lambda x: x == -overflow,
+        above_overflow=lambda x: 0 < x - overflow < 1,
+        below_overflow=lambda x: 0 < overflow - x < 1,
+        tie=lambda x: _is_tie(x, fmt),
+        next_to_tie=lambda x: _is_tie(np.nextafter(x, np.inf), fmt),
+    )
 
 
 @FAST
@@ -390,11 +481,19 @@ def test_near_ties_refuses_midpoints_the_dtype_cannot_hold():
 @pytest.mark.parametrize("fmt", ["bf16", "fp8_e4m3fnuz", "fp4_e2m1fn", "fp16"])
 def test_floats_span_beyond_both_ends(fmt, dtype):
     fmt = lowprec.as_format(fmt)
-    s = lt.floats(fmt, dtype=dtype)
-    find(s, lambda x: 0 < abs(x) < fmt.smallest_subnormal / 2, settings=SEARCH)
-    find(s, lambda x: fmt.max < abs(x) < math.inf, settings=SEARCH)
-    find(s, lambda x: x == -math.inf, settings=SEARCH)
-    find(s, lambda x: _is_tie(x, fmt), settings=SEARCH)
+    conditions = {
+        "underflow": lambda x: 0 < abs(x) < fmt.smallest_subnormal / 2,
+        "overflow": lambda x: fmt.max < abs(x) < math.inf,
+        "inf": lambda x: x == -math.inf,
+        "nan": np.isnan,
+        "value": lambda x: x == 1.0,
+        "tie": lambda x: _is_tie(x, fmt),
+        "dtype": lambda x: x.dtype == dtype,
+    }
+    if fmt.emax < 127 or dtype == np.float64:
+        # bf16 in float32: above max only in the top binade, so rarely
+        conditions["far_above"] = lambda x: 2 * fmt.max < abs(x) < math.inf
+    assert_reached(lt.floats(fmt, dtype=dtype), **conditions)
 
 
 @FAST
@@ -403,11 +502,16 @@ def test_floats_have_the_dtype_and_round(data, fmt, dtype):
     try:
         s = lt.floats(fmt, dtype=dtype, allow_nan=False)
     except InvalidArgument:
-        assert dtype != np.float64
+        info = np.finfo(dtype)
+        assert (
+            fmt.precision > info.nmant + 1
+            or fmt.emax >= info.maxexp
+            or fmt.smallest_subnormal < info.smallest_subnormal
+        )
         return
-    x = data.draw(s)
-    assert x.dtype == dtype and not np.isnan(x)
-    lowprec.round(x, fmt)  # every input is one lowprec.round accepts
+    xs = data.draw(st.lists(s, min_size=1, max_size=20))
+    assert all(x.dtype == dtype and not np.isnan(x) for x in xs)
+    lowprec.round(np.array(xs), fmt)  # every input is one lowprec.round accepts
 
 
 def test_floats_refuse_a_dtype_narrower_than_the_format():
