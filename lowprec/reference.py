@@ -114,7 +114,8 @@ def round_reference(
             assert mode == SRE
             up = inexact_y & ((w >> np.uint64(63)) == 1)
         i = t + up
-    v = np.ldexp(i, s)  # exact; may be inf past float64's range, which overflows too
+    with np.errstate(over="ignore"):
+        v = np.ldexp(i, s)  # exact; inf past float64's range, which overflows too
 
     overflow = finite & (v > fmt.max)
     out = np.where(finite, v, a)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from lowprec.modes import (
 from lowprec.randomness import seed_from
 from lowprec.stats import RoundingStats
 
-__all__ = ["round", "as_float_array", "storage_format"]
+__all__ = ["round", "as_float_array", "prepare_rounding", "storage_format"]
 
 _STORAGE = {np.dtype(np.float16): fp16, np.dtype(np.float32): fp32,
             np.dtype(np.float64): fp64}
@@ -38,7 +39,7 @@ def _bits(value: float) -> int:
 @functools.lru_cache(maxsize=512)
 def make_plan(fmt: Format, rounding: str, saturate: bool, subnormals: bool) -> RoundPlan:
     """Derive the kernel's constants for one format and set of options."""
-    tiny = fmt.smallest_subnormal if subnormals else fmt.smallest_normal
+    tiny = smallest_value(fmt, subnormals)
     outcome_bits = {"inf": _bits(np.inf), "max": _bits(fmt.max), "nan": _bits(np.nan)}
     ovf = [overflow_outcome(fmt, rounding, saturate, neg) for neg in (False, True)]
     sat = [rounds_to_infinity(rounding, neg) and o == "max"
@@ -74,10 +75,25 @@ def storage_format(dtype: np.dtype) -> Format:
     return _STORAGE[np.dtype(dtype)]
 
 
+def smallest_value(fmt: Format, subnormals: bool) -> float:
+    """The smallest positive value of ``fmt`` with subnormals on or off."""
+    return math.ldexp(1.0, fmt.emin - (fmt.nmant if subnormals else 0))
+
+
 def fits(fmt: Format, storage: Format) -> bool:
-    """Whether every value of ``fmt`` is a value of the ``storage`` format."""
+    """Whether every value of ``fmt`` (subnormals included) is one of ``storage``."""
     return (fmt.precision <= storage.precision and fmt.emax <= storage.emax
-            and fmt.smallest_subnormal >= storage.smallest_subnormal)
+            and smallest_value(fmt, True) >= storage.smallest_subnormal)
+
+
+def check_fits(fmt: Format, dtype: np.dtype, arg: str) -> None:
+    """ValueError unless ``dtype`` (float16/32/64) holds every value of ``fmt``."""
+    if not fits(fmt, storage_format(dtype)):
+        raise ValueError(
+            f"{arg}: {np.dtype(dtype)} cannot hold every value of {fmt.name} "
+            f"(precision {fmt.precision}, emax {fmt.emax}); use float64 data or "
+            "pass a float64 out="
+        )
 
 
 def as_float_array(x: object, arg: str = "x") -> np.ndarray:
@@ -91,13 +107,16 @@ def as_float_array(x: object, arg: str = "x") -> np.ndarray:
         return arr
     if arr.dtype.kind in "iu":
         conv = arr.astype(np.float64)
-        finite = np.abs(conv) < 2.0**64
+        # exact iff converting back gives the same integers (2**63 itself, the
+        # float of int64 max, does not convert back)
+        fits_back = np.abs(conv) < (2.0**64 if arr.dtype.kind == "u" else 2.0**63)
         back = np.zeros_like(arr)
-        back[finite] = conv[finite].astype(arr.dtype)
-        if not (finite.all() and np.array_equal(back, arr)):
+        back[fits_back] = conv[fits_back].astype(arr.dtype)
+        if not (fits_back.all() and np.array_equal(back, arr)):
             raise ValueError(
-                f"{arg}: integers beyond 2**53 in magnitude cannot be converted "
-                "to float64 exactly; pass them as floats if rounding first is intended"
+                f"{arg}: some integers (beyond 2**53 in magnitude) are not float64 "
+                "values, so they cannot be converted exactly; pass them as floats "
+                "if rounding them first is intended"
             )
         return conv
     hint = ""
@@ -116,7 +135,7 @@ def _check_bool(arg: str, value: object) -> bool:
     return bool(value)
 
 
-def _random_source(rng, rounding, random_bits, shape):
+def _random_source(rng, rounding, random_bits, shape, seed=None):
     """Check the stochastic options; return (seed, words, rshift, rmask)."""
     if rounding not in STOCHASTIC:
         if rng is not None:
@@ -146,7 +165,44 @@ def _random_source(rng, rounding, random_bits, shape):
             raise ValueError(f"rng: an array of random words must have x's shape "
                              f"{shape}, got {rng.shape}")
         return np.uint64(0), np.ascontiguousarray(rng).reshape(-1), rshift, rmask
+    if seed is not None:
+        return np.uint64(seed), _NO_WORDS, rshift, rmask
     return np.uint64(seed_from(rng)), _NO_WORDS, rshift, rmask
+
+
+class Prepared(NamedTuple):
+    """Validated rounding options, ready for a kernel call."""
+
+    mode: int
+    plan: RoundPlan
+    seed: np.uint64
+    words: np.ndarray
+    rshift: np.uint64
+    rmask: np.uint64
+
+
+def prepare_rounding(fmt: Format, rounding: str, saturate: object,
+                     subnormals: object, rng: object, random_bits: object,
+                     stats: object, shape: tuple[int, ...],
+                     seed: int | None = None) -> Prepared:
+    """Check the options every rounding kernel shares; derive its constants.
+
+    ``seed`` reuses an already drawn seed (for the several roundings of one call).
+    """
+    mode = mode_id(rounding if isinstance(rounding, str) else repr(rounding))
+    saturate = _check_bool("saturate", saturate)
+    sub = fmt.subnormals if subnormals is None else _check_bool("subnormals",
+                                                                 subnormals)
+    if stats is not None and not isinstance(stats, RoundingStats):
+        raise TypeError(f"stats must be a lowprec.RoundingStats, got "
+                        f"{type(stats).__name__}")
+    seed_, words, rshift, rmask = _random_source(rng, rounding, random_bits, shape,
+                                                 seed)
+    return Prepared(mode, make_plan(fmt, rounding, saturate, sub), seed_, words,
+                    rshift, rmask)
+
+
+
 
 
 def round(
@@ -235,53 +291,40 @@ def round(
     [1.0, 1.0, 1.0, 1.0078125]
     """
     fmt = as_format(fmt)
-    mode = mode_id(rounding) if isinstance(rounding, str) else mode_id(repr(rounding))
-    saturate = _check_bool("saturate", saturate)
-    if subnormals is None:
-        sub = fmt.subnormals
-    else:
-        sub = _check_bool("subnormals", subnormals)
-    if stats is not None and not isinstance(stats, RoundingStats):
-        raise TypeError(f"stats must be a lowprec.RoundingStats, got "
-                        f"{type(stats).__name__}")
     arr = as_float_array(x)
-    scalar = arr.ndim == 0 and out is None
-    storage = storage_format(arr.dtype)
-    if not fits(fmt, storage):
-        raise ValueError(
-            f"x: {arr.dtype} cannot hold every value of {fmt.name} (precision "
-            f"{fmt.precision}, emax {fmt.emax}, smallest value "
-            f"{fmt.smallest_subnormal:g}); pass x.astype(np.float64) or give a "
-            "wider out="
-        )
-    seed, words, rshift, rmask = _random_source(rng, rounding, random_bits, arr.shape)
+    prep = prepare_rounding(fmt, rounding, saturate, subnormals, rng, random_bits,
+                            stats, arr.shape)
     if out is not None:
-        _check_out(out, arr.shape, fmt)
+        check_out(out, arr.shape, fmt)
         result = out
     else:
+        check_fits(fmt, arr.dtype, "x")
         result = np.empty(arr.shape, dtype=arr.dtype)
 
-    # The kernel sees 1-D contiguous float32/float64 arrays only.
+    # The kernel sees 1-D contiguous float32/float64 arrays only. Like a NumPy
+    # ufunc, it reads x as if copied first when out overlaps it (out=x is safe:
+    # each element is read before it is written).
+    if result is not arr and np.may_share_memory(arr, result):
+        arr = arr.copy()
     src = np.ascontiguousarray(arr).reshape(-1)
     if src.dtype == np.float16:
         src = src.astype(np.float32)
     direct = result.flags.c_contiguous and result.dtype != np.float16
     dst = result.reshape(-1) if direct else np.empty(arr.size, dtype=np.float64)
-    plan = make_plan(fmt, rounding, saturate, sub)
-    kernel = round_kernel(mode, stats is not None)
-    counts = kernel(src, dst, plan, seed, words, rshift, rmask)
+    kernel = round_kernel(prep.mode, stats is not None)
+    counts = kernel(src, dst, prep.plan, prep.seed, prep.words, prep.rshift,
+                    prep.rmask)
     if not direct:
         np.copyto(result, dst.reshape(arr.shape), casting="unsafe")  # exact: fits
     if stats is not None:
-        stats.add(dict(zip(("inexact", "underflow", "flushed", "overflow",
-                            "saturated", "nan"), counts, strict=True),
-                       total=arr.size))
-    if scalar:
+        stats.add_counts(counts, arr.size)
+    if out is None and result.ndim == 0:
         return result[()]
     return result
 
 
-def _check_out(out: object, shape: tuple[int, ...], fmt: Format) -> None:
+def check_out(out: object, shape: tuple[int, ...], fmt: Format) -> None:
+    """TypeError/ValueError unless ``out`` can receive a result of ``fmt``."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:

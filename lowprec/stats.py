@@ -61,6 +61,11 @@ class RoundingStats:
             setattr(self, name, getattr(self, name) + int(src.get(name, 0)))
         return self
 
+    def add_counts(self, counts: tuple[int, ...], total: int) -> RoundingStats:
+        """Add a kernel's (inexact, underflow, flushed, overflow, saturated, nan)
+        counts and the number of roundings it did; return self."""
+        return self.add(dict(zip(_COUNTS[1:], counts, strict=True), total=total))
+
     def __add__(self, other: RoundingStats) -> RoundingStats:
         return RoundingStats().add(self).add(other)
 

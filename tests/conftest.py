@@ -25,9 +25,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=50, print_blob=True)
-settings.register_profile(
-    "thorough", deadline=None, max_examples=5000, print_blob=True
-)
+settings.register_profile("thorough", deadline=None, max_examples=5000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

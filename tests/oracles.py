@@ -422,10 +422,8 @@ def round_mpfr(
     flat = x.reshape(-1)
     finite = np.isfinite(flat)
     mpfr = gmpy2.mpfr
-    rounded = np.array(
-        [float(mpfr(v, 0, ctx)) if f else 0.0 for v, f in zip(flat.tolist(), finite)],
-        dtype=np.float64,
-    )
+    rounded = np.zeros(flat.size, dtype=np.float64)
+    rounded[finite] = [float(mpfr(v, 0, ctx)) for v in flat[finite].tolist()]
     negative = np.signbit(flat)
     magnitude = np.abs(rounded)
     big = finite & (magnitude > float(g.max))
@@ -512,6 +510,8 @@ def assert_same_bits(actual, expected, inputs=None, what: str = "") -> None:
     for i in bad[:12]:
         got, want = a.reshape(-1)[i], e.reshape(-1)[i]
         src = "" if xs is None else f"x={float(xs[i]).hex()} ({xs[i]!r}): "
-        lines.append(f"  {src}got {float(got).hex()} ({got!r}), "
-                     f"want {float(want).hex()} ({want!r})")
+        lines.append(
+            f"  {src}got {float(got).hex()} ({got!r}), "
+            f"want {float(want).hex()} ({want!r})"
+        )
     raise AssertionError("\n".join(lines))
