@@ -7,6 +7,7 @@ Formats are :class:`Format` records (``lowprec.fp16``, ``lowprec.bf16``, ...);
 nothing: each Numba kernel compiles on first use and is cached on disk.
 """
 
+from lowprec.arithmetic import add, divide, fma, multiply, sqrt, subtract
 from lowprec.encoding import Fields, decode, describe, encode, fields
 from lowprec.formats import (
     Format,
@@ -27,6 +28,7 @@ from lowprec.formats import (
     fp64,
     tf32,
 )
+from lowprec.matmul import PRESETS, dot, matmul, sum
 from lowprec.modes import ROUNDING_MODES
 from lowprec.rounding import round
 from lowprec.stats import RoundingStats
@@ -34,6 +36,16 @@ from lowprec.stats import RoundingStats
 __version__ = "0.1.0"
 
 __all__ = [
+    "PRESETS",
+    "add",
+    "divide",
+    "dot",
+    "fma",
+    "matmul",
+    "multiply",
+    "sqrt",
+    "subtract",
+    "sum",
     "Fields",
     "decode",
     "describe",

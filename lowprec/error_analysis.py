@@ -47,7 +47,7 @@ def gamma(n: int | np.ndarray, fmt: Format | str) -> np.ndarray:
     --------
     >>> import lowprec.error_analysis as ea
     >>> float(ea.gamma(100, "fp16"))
-    0.051334702258726904
+    0.0513347022587269
     """
     u = unit_roundoff(fmt)
     nu = np.asarray(n, dtype=np.float64) * u

@@ -19,12 +19,19 @@ import numpy as np
 
 from lowprec.formats import Format
 from lowprec.modes import (
+    RD,
+    RNA,
+    RNE,
+    RO,
+    RU,
+    RZ,
+    SR,
+    SRE,
     infinity_outcome,
     mode_id,
     overflow_outcome,
     rounds_to_infinity,
 )
-from lowprec.modes import RD, RNA, RNE, RO, RU, RZ, SR, SRE
 
 _SMALLEST_F64 = np.float64(5e-324)
 
