@@ -120,6 +120,71 @@ def _adjacent(v: float, fmt: Format) -> tuple[float, float]:
     return down, up
 
 
+def matmul_error_table(sizes: list[int], presets: list[str], dist: str,
+                       seed: int) -> str:
+    """Error against n of emulated matmul presets, beside gamma_n and sqrt(n) u.
+
+    The error is componentwise, ``max |C - AB| / (|A| |B|)`` with ``AB`` in float64
+    (exact enough here: the inputs have at most 11 significand bits); the bounds
+    use the accumulator's unit roundoff.
+    """
+    from lowprec import error_analysis as ea
+    from lowprec.matmul import PRESETS, matmul
+
+    rng = np.random.default_rng(seed)
+    head = ["n"] + presets + [f"gamma_n({PRESETS[p].accumulate})" for p in presets[:1]]
+    head += [f"sqrt(n)u({PRESETS[p].accumulate})" for p in presets[:1]]
+    rows = [head]
+    for n in sizes:
+        row = [str(n)]
+        for name in presets:
+            fmt = PRESETS[name].inputs
+            draw = rng.random if dist == "uniform" else rng.standard_normal
+            a = np.asarray(round_to(draw((16, n)), fmt))
+            b = np.asarray(round_to(draw((n, 16)), fmt))
+            c = matmul(a, b, name, output=PRESETS[name].accumulate)
+            row.append(f"{ea.componentwise_error(c, a, b):.3e}")
+        acc = PRESETS[presets[0]].accumulate
+        row.append(f"{float(ea.gamma(n, acc)):.3e}")
+        row.append(f"{float(ea.probabilistic_bound(n, acc)):.3e}")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True))
+                     for r in rows)
+
+
+def _matmul_error(args: argparse.Namespace) -> int:
+    from lowprec.matmul import PRESETS
+
+    presets = args.presets.split(",")
+    for p in presets:
+        if p not in PRESETS:
+            raise ValueError(f"--presets: unknown preset {p!r}; known: "
+                             f"{', '.join(PRESETS)}")
+    sizes = [int(v) for v in args.sizes.split(",")]
+    print(f"componentwise error max|C - AB| / (|A||B|), {args.dist} data, "
+          f"16 x n times n x 16, output in the accumulator format")
+    print(matmul_error_table(sizes, presets, args.dist, args.seed))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "benchmarks"
+    scripts = sorted(root.glob("bench_*.py"))
+    if not scripts:
+        raise ValueError("bench: the benchmarks/ folder of a source checkout is "
+                         "needed (pip install -e . from a clone)")
+    status = 0
+    for script in scripts:
+        cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+        print(f"$ {' '.join(cmd)}", flush=True)
+        status |= subprocess.call(cmd)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lowprec`` command."""
     parser = argparse.ArgumentParser(
@@ -142,6 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--seed", type=int, default=0,
                      help="seed for the stochastic modes (default 0)")
     rnd.set_defaults(func=_round)
+    err = sub.add_parser("matmul-error",
+                         help="error of emulated matmul presets against n")
+    err.add_argument("--sizes", default="16,64,256,1024,4096",
+                     help="comma-separated inner dimensions n")
+    err.add_argument("--presets", default="fp16_fp16acc,fp16_fp32acc,bf16_fp32acc",
+                     help="comma-separated presets (see lowprec.PRESETS)")
+    err.add_argument("--dist", choices=("uniform", "normal"), default="uniform",
+                     help="input data: uniform on [0, 1) or standard normal")
+    err.add_argument("--seed", type=int, default=0)
+    err.set_defaults(func=_matmul_error)
+    bench = sub.add_parser("bench", help="run the benchmark suite (source checkout)")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes")
+    bench.set_defaults(func=_bench)
     return parser
 
 

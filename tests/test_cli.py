@@ -70,3 +70,22 @@ def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "lowprec.cli", "info", "bf16"],
                             capture_output=True, text=True, check=True)
     assert "Format('bf16'" in result.stdout
+
+
+def test_matmul_error_prints_errors_and_bounds(capsys):
+    status, out, _ = run(capsys, "matmul-error", "--sizes", "8,64", "--presets",
+                         "fp16_fp16acc,fp16_fp32acc")
+    assert status == 0
+    lines = out.strip().splitlines()
+    assert "fp16_fp16acc" in lines[1] and "gamma_n(fp16)" in lines[1]
+    n8 = lines[2].split()
+    assert n8[0] == "8"
+    # fp32 accumulation is far more accurate than fp16 accumulation
+    assert float(n8[2]) < float(n8[1])
+    # and the fp16-accumulated error is within gamma_n of the fp16 accumulator
+    assert float(n8[1]) <= float(n8[3])
+
+
+def test_matmul_error_rejects_unknown_preset(capsys):
+    status, _, err = run(capsys, "matmul-error", "--presets", "fp17")
+    assert status == 2 and "--presets: unknown preset 'fp17'" in err
