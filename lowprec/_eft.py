@@ -92,5 +92,6 @@ def fma_pair(x, y, z):
     ub = np.float64(u).view(np.int64)
     step = 1 if (v > 0) == (u > 0) else -1  # +1 on the bits: away from zero
     u = np.int64(ub + step).view(np.float64) if v != 0 and (ub & 1) == 0 else u
-    hi, lo = two_sum(s, u)
-    return hi, lo
+    if u == 0:
+        return s, 0.0  # s + 0 would turn an exact -0 result into +0
+    return two_sum(s, u)

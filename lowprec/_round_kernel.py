@@ -1,46 +1,77 @@
-"""The Numba rounding kernel: a tight integer loop on float64 bit patterns.
+"""The Numba rounding kernels: tight loops on the bit patterns of the input.
 
 Private: :func:`lowprec.round` validates, derives the constants once (a
-:class:`RoundPlan`) and calls :func:`round_kernel`; the kernel only sees arrays and
-plain integers. :mod:`lowprec.reference` states the same computation in NumPy.
+:class:`RoundPlan`, in float64 bit patterns) and calls the runner that
+:func:`round_kernel` returns. The runner picks the kernel for the input's width,
+turns the plan into that width's constants (:func:`make_consts`) and passes them
+as two small arrays, so the kernel only sees arrays and plain numbers.
+:mod:`lowprec.reference` states the same rounding in NumPy.
 
-Every element goes through the steps of ml_dtypes' ``ConvertImpl``, on the bits of
-its float64 value ``b`` (float16/float32 inputs are widened exactly):
+float32 inputs are rounded on their 32-bit patterns and float64 inputs on their
+64-bit patterns, by the same code (:func:`_make_round_bits`), so that a float32
+loop runs eight lanes per AVX2 instruction instead of four. Every element goes
+through the steps of ml_dtypes' ``ConvertImpl``, on the bits ``b`` of its value:
 
 1. unpack: sign and magnitude bits ``a``;
-2. round: drop ``d`` low bits of ``a``, where ``d`` is 53 - p in the format's normal
-   range and grows by one per binade below it (gradual underflow). Adding one unit
-   at bit ``d`` to the truncated magnitude carries into the exponent field when the
-   significand is all ones, which is exactly the next binade, so no renormalising
-   is needed. Values below the smallest positive value ``T`` are rounded apart:
-   their only candidates are 0 and ``T``;
+2. round, in one of two regions (both are computed, then one is selected):
+
+   * the format's normal range, ``|x| >= B = 2**emin``: drop the ``d0 = P - p``
+     low bits of ``a`` (``P`` is the storage precision, 24 or 53). Adding one unit
+     at bit ``d0`` carries into the exponent field when the significand is all
+     ones, which is exactly the next binade, so nothing needs renormalising;
+   * below ``B`` the format's values are the multiples of its smallest positive
+     value ``T``: a fixed grid, handled in floating point. Scaled by a power of two
+     ``S`` (so that ``T' = S * T`` is 1, or as near as the width allows), adding
+     ``C = T' * 2**(P - 1)``, whose spacing is ``T'``, rounds ``|x| * S`` onto the
+     grid to nearest-even, and subtracting ``C`` again is exact. The other modes
+     take ``floor(|x| * S / T')`` and decide from the exact remainder;
 3. overflow: a magnitude above ``max`` becomes inf, max or NaN by mode and format;
 4. NaN and inf inputs: NaN stays (quiet) NaN with its sign; inf by format;
 5. pack: put the sign back (not on a zero of an fnuz format).
+
+Stochastic rounding compares the fraction rounded off with the element's random
+word (see :mod:`lowprec.randomness`): it rounds up when the two, cut to their
+``random_bits`` leading bits, carry out of 64 bits when added. The loop adds the
+upper 32 bits of each only; where those sum to exactly all ones, which happens
+with probability ``2**-32`` for random words, the lower halves could carry, and
+the runner redoes that block with whole words (:func:`_redo_blocks`).
+
+The branches are written as selects so that LLVM vectorizes the loops; magnitudes
+are below ``2**(width - 1)``, so signed compares are exact. Numba widens int32
+arithmetic written with operators to int64, so the bit operations are NumPy's
+ufuncs on scalars (``np.add``, ``np.bitwise_and``, ...), which keep the type.
+
+The loop runs over fixed blocks of :data:`BLOCK` elements with ``prange``, each
+block writing its own slice of ``out`` and its own row of counts, so the result
+and the counts do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import prange
 
-from lowprec._jit import jit_inline, jit_parallel
+from lowprec._jit import jit, jit_inline, jit_parallel
 from lowprec.modes import RD, RNA, RNE, RO, RU, RZ, SR, SRE
-from lowprec.randomness import random_word
+from lowprec.randomness import lowbias32, random_word, segment_keys
 
-_I = np.int64
-_U = np.uint64
-_ABS = 0x7FFFFFFFFFFFFFFF
-_INF = 0x7FF0000000000000
-_QNAN = 0x7FF8000000000000
-_MANT = 0x000FFFFFFFFFFFFF
-_HIDDEN = 0x0010000000000000
+BLOCK = 1 << 14  # elements per parallel work item; divides 2**32 (see randomness)
+
+# bit operations that keep their operands' integer type (see the module docstring)
+_add, _sub = np.add, np.subtract
+_and, _or, _xor, _not = np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert
+_shl, _shr = np.left_shift, np.right_shift
 
 
 class RoundPlan(NamedTuple):
-    """The constants a kernel call needs: float64 bit patterns (int64) and counts."""
+    """A format and options as float64 bit patterns (int64) and flags; built once
+    by :func:`lowprec.rounding.make_plan`, turned into a kernel's constants by
+    :func:`make_consts` (which uses d0, tiny, max, the overflow and infinity
+    results, the saturation flags, signed_zero and smallest_normal)."""
 
     d0: int  # bits dropped in the format's normal range: 53 - p
     eminb: int  # float64 biased exponent of the smallest normal (0 if flushed)
@@ -58,125 +89,434 @@ class RoundPlan(NamedTuple):
     smallest_normal: int  # bits of 2**emin, for counting underflow
 
 
+class Consts(NamedTuple):
+    """A plan in one storage width, as the kernels see it (see make_consts)."""
+
+    # integers of the kernel's width
+    d0: int  # bits dropped in the normal range: P - p
+    mask0: int  # 2**d0 - 1
+    unit0: int  # 2**d0
+    half0: int  # 2**(d0 - 1), 0 if d0 = 0
+    hm1: int  # half0 - 1, 0 if d0 = 0
+    lsb1: int  # 1, 0 if d0 = 0 (there is no last kept bit to look at)
+    normal: int  # bits of B = 2**emin: the normal range starts here
+    tiny_shift: int  # aligns a significand below B to the fraction (frac_bits)
+    frac_shift: int  # aligns 2 * rem_n to the fraction (frac_bits)
+    max: int  # bits of the largest finite value
+    ovf_pos: int  # bits that +overflow gives
+    ovf_neg: int
+    inf_res: int  # bits that an infinite input gives
+    sat_pos: int  # 1 if the +overflow result counts as saturation
+    sat_neg: int
+    sat_inf: int
+    zero_sign: int  # the sign bit, 0 for fnuz formats: zero has no sign
+    # stochastic rounding
+    keep_mask: int  # the random_bits leading bits of 64 (uint64)
+    keep_hi: int  # their upper 32 bits (unsigned, of the kernel's width)
+    lo_matters: bool  # whether random_bits > 32: the lower halves can carry
+    # floats of the kernel's width
+    tiny: float  # T, the smallest positive value
+    scale: float  # S, a power of two: T' = S * T is 1 (or as near as S allows)
+    unscale: float  # 1 / S
+    sub_t: float  # T', the grid spacing below B, scaled
+    sub_inv: float  # 1 / T'
+    sub_c: float  # C = T' * 2**(P - 1): adding it rounds onto the grid
+    frac_scale_n: float  # 2**(32 - d0): the dropped bits in units of 2**-32
+
+
+_N_INTS = Consts._fields.index("tiny")
+
+
+class _Width(NamedTuple):
+    int: type
+    uint: type
+    float: type
+    mant: int  # stored significand bits: 23 or 52
+    bias: int
+
+
+_W32 = _Width(np.int32, np.uint32, np.float32, 23, 127)
+_W64 = _Width(np.int64, np.uint64, np.float64, 52, 1023)
+
+
+def _as_width(bits64: int, w: _Width) -> int:
+    """The bit pattern in width ``w`` of the float64 with bit pattern ``bits64``."""
+    value = np.int64(bits64).view(np.float64)
+    return int(np.asarray(value, dtype=w.float).view(w.int))  # exact: it fits
+
+
+@functools.lru_cache(maxsize=512)
+def make_consts(plan: RoundPlan, width: int, rshift: int) -> tuple[np.ndarray, ...]:
+    """The constants of ``plan`` for a ``width``-bit kernel (32 or 64), as an int64
+    and a float64 array in the order of :class:`Consts`; the kernel casts them to
+    its width (Numba types a tuple of NumPy scalars slowly on every call)."""
+    w = _W32 if width == 32 else _W64
+    d0 = plan.d0 - (52 - w.mant)
+    assert d0 >= 0, "the wrapper checks that the storage holds the format"
+    t = math.frexp(np.int64(plan.tiny).view(np.float64))[1] - 1  # T = 2**t
+    # below B: scale by S = 2**s so that T' = 2**(t + s) is 1, or as near as
+    # allowed with 1 / S a normal float (a subnormal operand is slow); then
+    # C = T' * 2**(P - 1) is finite
+    s = min(-t, w.bias - 1)
+    sub_t = math.ldexp(1.0, t + s)
+    keep = ~((1 << rshift) - 1) & (2**64 - 1)
+    consts = Consts(
+        d0=d0,
+        mask0=(1 << d0) - 1,
+        unit0=1 << d0,
+        half0=1 << d0 >> 1,
+        hm1=max((1 << d0 >> 1) - 1, 0),
+        lsb1=1 if d0 > 0 else 0,
+        normal=_as_width(plan.smallest_normal, w),
+        # the 64-bit exact path aligns to all 64 bits of the fraction, the 32-bit
+        # kernel to the upper 32
+        tiny_shift=w.bias + w.mant - width + t,
+        frac_shift=width - 1 - d0,
+        max=_as_width(plan.max, w),
+        ovf_pos=_as_width(plan.ovf_pos, w),
+        ovf_neg=_as_width(plan.ovf_neg, w),
+        inf_res=_as_width(plan.inf_res, w),
+        sat_pos=plan.sat_pos,
+        sat_neg=plan.sat_neg,
+        sat_inf=plan.sat_inf,
+        zero_sign=-(1 << (width - 1)) if plan.signed_zero else 0,
+        keep_mask=int(np.uint64(keep).view(np.int64)),  # bits, as an int64
+        keep_hi=keep >> 32,
+        lo_matters=bool(keep & 0xFFFFFFFF),
+        tiny=math.ldexp(1.0, t),
+        scale=math.ldexp(1.0, s),
+        unscale=math.ldexp(1.0, -s),
+        sub_t=sub_t,
+        sub_inv=1 / sub_t,
+        sub_c=math.ldexp(sub_t, w.mant),
+        frac_scale_n=math.ldexp(1.0, 32 - d0),
+    )
+    ints = np.array(consts[:_N_INTS], dtype=np.int64)
+    floats = np.array(consts[_N_INTS:], dtype=np.float64)  # powers of two: exact
+    ints.flags.writeable = floats.flags.writeable = False
+    return ints, floats
+
+
+def _make_unpack(w: _Width):
+    """The jitted constructor of a :class:`Consts` of width ``w`` from the arrays
+    of make_consts."""
+    IT, UT, FT = w.int, w.uint, w.float  # the width's types
+
+    @jit_inline
+    def unpack(ci, cf):
+        # one line per group of fields, in the order of Consts
+        return Consts(
+            IT(ci[0]), IT(ci[1]), IT(ci[2]), IT(ci[3]), IT(ci[4]), IT(ci[5]),
+            IT(ci[6]), IT(ci[7]), IT(ci[8]), IT(ci[9]), IT(ci[10]), IT(ci[11]),
+            IT(ci[12]), IT(ci[13]), IT(ci[14]), IT(ci[15]), IT(ci[16]),
+            np.uint64(ci[17]), UT(ci[18]), ci[19] != 0,
+            FT(cf[0]), FT(cf[1]), FT(cf[2]), FT(cf[3]), FT(cf[4]), FT(cf[5]),
+            FT(cf[6]),
+        )  # fmt: skip
+
+    return unpack
+
+
+_unpack32 = _make_unpack(_W32)
+_unpack64 = _make_unpack(_W64)
+
+
+def _make_round_bits(w: _Width):
+    """The element functions for one storage width (see the module docstring)."""
+    IT, UT, FT = w.int, w.uint, w.float  # the width's types
+    width = 8 * np.dtype(IT).itemsize
+    ZERO, ONE = IT(0), IT(1)
+    UZERO = UT(0)
+    MB = IT(w.mant)
+    ABS = IT((1 << (width - 1)) - 1)
+    INF = IT(((1 << (width - 1 - w.mant)) - 1) << w.mant)
+    QNAN = IT(INF | (1 << (w.mant - 1)))
+    HIDDEN = IT(1 << w.mant)
+    HIGH = IT(1 << 16)  # the second count of a packed pair
+    INF_1, SIGN_SHIFT = IT(INF + 1), IT(width - 1)
+    ALL32 = UT(0xFFFFFFFF)
+    # float64 tricks: (n | MAGIC) as a float is 2**52 + n, for 0 <= n < 2**52
+    MAGIC, TWO52 = np.uint64(0x4330000000000000), 2.0**52
+    TWO52_32, TWO32 = 2.0**52 + 2.0**32, 2.0**32
+    TWO_MB = FT(2.0**w.mant)
+    # the doubt of a stochastic rounding that needs no more bits (see sr_up),
+    # reduced with min (32-bit kernel) or or (64-bit kernel) over a block
+    DOUBT_NONE = UT(0xFFFFFFFF) if width == 32 else ZERO
+
+    @jit_inline
+    def shift_up(m, s):
+        """``m * 2**s`` (``m`` unsigned), truncated to the width; 0 out of range."""
+        su = UT(s)
+        left = _shl(m, su) if su < UT(width) else UZERO
+        sd = UT(_sub(ZERO, s))
+        right = _shr(m, sd) if sd < UT(width) else UZERO
+        return _or(left, right)
+
+    @jit_inline
+    def frac_bits(a, small, rem_n, c):
+        """The fraction rounded off as fixed point, from the integer bits: all 64
+        bits in the 64-bit kernel, the upper 32 in the 32-bit one."""
+        # rem_n / 2**d0 in the normal range; below B |x| / T (mod 1), from the
+        # significand m (with its hidden bit) shifted by its exponent
+        e1 = max(_shr(a, MB), ONE)  # storage subnormals share exponent 1's scale
+        m = _sub(_add(a, HIDDEN), _shl(e1, MB))
+        frac_m = UT(m if small else _shl(rem_n, ONE))
+        sh = _sub(e1, c.tiny_shift) if small else c.frac_shift
+        return shift_up(frac_m, sh)
+
+    @jit_inline
+    def sr_up(a, small, rem_n, rem_q, k, c, exact):
+        """Stochastic: whether the fraction rounded off and the random word ``k``
+        carry out of 64 bits when added (their ``random_bits`` leading bits).
+
+        Returns (up, doubt). Unless ``exact`` (64-bit kernel only), just the upper
+        32 bits of each are added, and ``doubt`` is 0 (32-bit kernel) or 1
+        (64-bit kernel) where those sum to all ones, so that a carry out of the
+        lower halves would decide (if random_bits > 32).
+        """
+        if exact:
+            keep = c.keep_mask
+            up = _and(frac_bits(a, small, rem_n, c), keep) > _not(_and(k, keep))
+            return up, DOUBT_NONE
+        k_hi = _and(UT(k >> np.uint64(32)), c.keep_hi)
+        if width == 32:
+            frac_hi = _and(frac_bits(a, small, rem_n, c), c.keep_hi)
+            k_not = _xor(k_hi, ALL32)
+            return frac_hi > k_not, _xor(frac_hi, k_not)
+        # 64 bits: in float64, y = 2**32 * fraction (exact) carries with k_hi
+        # when y >= 2**32 - k_hi, whatever random_bits masks off (an integer
+        # threshold, so flooring y first changes nothing)
+        y_n = (UT(_or(UT(rem_n), MAGIC)).view(FT) - TWO52) * c.frac_scale_n
+        y = rem_q * TWO32 if small else y_n
+        threshold = TWO52_32 - UT(_or(k_hi, MAGIC)).view(FT)
+        up = y >= threshold
+        return up, ONE if y >= threshold - 1.0 and not up else ZERO
+
+    @jit_inline
+    def round_bits(b, c, mode, k, exact):
+        """Round one bit pattern; return the result bits, the overflow flag, and
+        whether a stochastic rounding needs the whole random word (sr_up)."""
+        # 1. unpack
+        a = _and(b, ABS)
+        sign = _xor(b, a)
+        negative = b < ZERO
+
+        # 2. round. In the normal range (a >= B) drop the d0 low bits of a. Below
+        # B round |x| * S onto the multiples of T': adding C does it to nearest.
+        small = a < c.normal
+        rem_n = _and(a, c.mask0)
+        trunc_n = _xor(a, rem_n)
+        x = IT(a).view(FT)
+        x_s = x * c.scale
+        near = (x_s + c.sub_c) - c.sub_c  # ties to even; exact
+        doubt = DOUBT_NONE
+        if mode == RNE:
+            lsb = _and(_shr(a, c.d0), c.lsb1)
+            r_n = _and(_add(_add(a, c.hm1), lsb), _not(c.mask0))
+            r_s = near * c.unscale
+        else:
+            q = x_s * c.sub_inv  # |x| / T (exact, or an underflow far below 1)
+            q_low = np.floor(q)
+            rem_q = q - q_low  # the fraction rounded off, exact
+            low_x = q_low * c.sub_t * c.unscale  # |x| rounded down
+            if mode == RNA:
+                r_n = _and(_add(a, c.half0), _not(c.mask0))
+                up_s = rem_q >= 0.5
+            elif mode == RO:
+                r_n = _or(trunc_n, c.unit0 if rem_n != ZERO else ZERO)
+                # the last bit of the integer q_low, in the bits of q_low + 2**MB
+                odd = _and(FT(q_low + TWO_MB).view(IT), ONE) != ZERO
+                up_s = low_x != x and not odd
+            else:
+                # (x_s may have underflowed if S < 1, so compare unscaled)
+                inexact = low_x != x if small else rem_n != ZERO
+                if mode == RZ:
+                    up = False
+                elif mode == RU:
+                    up = inexact and not negative
+                elif mode == RD:
+                    up = inexact and negative
+                elif mode == SRE:
+                    up = inexact and (k >> np.uint64(63)) != np.uint64(0)
+                else:
+                    up, doubt = sr_up(a, small, rem_n, rem_q, k, c, exact)
+                r_n = _add(trunc_n, c.unit0 if up else ZERO)
+                up_s = up
+            r_s = low_x + c.tiny if up_s else low_x
+        r = FT(r_s).view(IT) if small else r_n
+
+        # 3. overflow (inf and NaN inputs land here too but are replaced below)
+        big = r > c.max
+        finite = a < INF
+        overflow = big and finite
+        if big:
+            r = c.ovf_neg if negative else c.ovf_pos
+        # 4. specials: inf by format, NaN stays a quiet NaN with its sign
+        if not finite:
+            r = c.inf_res if a == INF else QNAN
+        # 5. pack
+        packed = _or(r, sign if r != ZERO else _and(sign, c.zero_sign))
+        return packed, overflow, doubt
+
+    @jit_inline
+    def below(p, q):
+        """-1 if p < q else 0, for p and q in [0, 2**(width - 1)).
+
+        (Integer masks rather than booleans: LLVM legalizes vectors of eight
+        booleans to 16-bit lanes, and converting back and forth costs more.)"""
+        return _shr(_sub(p, q), SIGN_SHIFT)
+
+    @jit_inline
+    def count(b, r, overflow, c):
+        """The element's exception counts, two to an int (low and high 16 bits):
+        (inexact, underflow), (flushed, overflow), (saturated, nan)."""
+        a = _and(b, ABS)
+        ra = _and(r, ABS)
+        inexact = _and(below(ZERO, _xor(ra, a)), below(a, INF_1))  # NaN in: no
+        underflow = _and(inexact, below(a, c.normal))
+        flushed = _and(below(ZERO, a), _not(below(ZERO, ra)))
+        nan = below(INF, ra)
+        sat = c.sat_neg if b < ZERO else c.sat_pos
+        saturated = _add(sat if overflow else ZERO, c.sat_inf if a == INF else ZERO)
+        return (
+            _sub(_and(underflow, HIGH), inexact),
+            _sub(HIGH if overflow else ZERO, flushed),
+            _add(saturated, _and(nan, HIGH)),
+        )
+
+    return round_bits, count
+
+
+_round_bits32, _count32 = _make_round_bits(_W32)
+_round_bits64, _count64 = _make_round_bits(_W64)
+
+
+@jit
+def _redo_blocks(x, out, blocks, ci, cf, counting, seed, words, counts):
+    """Round the ``blocks`` of ``x`` again stochastically with whole random words,
+    in the 64-bit code, and replace their counts (rare: see the module docstring)."""
+    c = _unpack64(ci, cf)
+    for blk in blocks:
+        lo = np.uint64(blk * BLOCK)
+        hi = np.uint64(min((blk + 1) * BLOCK, x.size))
+        n0 = n1 = n2 = np.int64(0)
+        for i in range(lo, hi):
+            k = words[i] if words.size > 0 else random_word(seed, i)
+            b = np.float64(x[i]).view(np.int64)
+            r, overflow, doubt = _round_bits64(b, c, SR, k, True)
+            out[i] = np.int64(r).view(np.float64)  # exact in a float32 out too
+            if counting:
+                e0, e1, e2 = _count64(b, r, overflow, c)
+                n0, n1, n2 = n0 + e0, n1 + e1, n2 + e2
+        if counting:
+            _store_counts(counts, blk, n0, n1, n2)
+
+
 @jit_inline
-def _round_bits(b, i, plan, mode, seed, words, rshift, rmask):
-    """Round one float64 bit pattern (as int64); return result bits and overflow.
+def _store_counts(counts, blk, n0, n1, n2):
+    """Store a block's counts, packed two to an int, as six int64."""
+    counts[blk, 0] = n0 & 0xFFFF
+    counts[blk, 1] = n0 >> 16
+    counts[blk, 2] = n1 & 0xFFFF
+    counts[blk, 3] = n1 >> 16
+    counts[blk, 4] = n2 & 0xFFFF
+    counts[blk, 5] = n2 >> 16
 
-    Written with selects rather than branches so that LLVM vectorizes the loop;
-    magnitudes are below 2**63, so signed int64 compares are exact (AVX2 has no
-    unsigned 64-bit compare).
+
+def _make_kernel(mode: int, counting: bool, width: int, given_words: bool):
+    """Compile the loop for one (mode, counting, width, given_words).
+
+    Each is its own function so that the other modes' branches, the counting, the
+    other width and the other source of random words are folded away at compile
+    time; the four reach Numba as closure constants, which its cache keys on.
     """
-    # 1. unpack
-    a = b & _ABS
-    sign = b ^ a
-    negative = sign != 0
+    stochastic = mode in (SR, SRE)
 
-    # 2. round: drop d low bits of a. d = 53 - p in the normal range and one more
-    # per binade below it; float64 subnormals share the scale of exponent field 1.
-    e1 = max(a >> 52, 1)
-    d = min(plan.d0 + max(plan.eminb - e1, 0), 62)  # lanes below T never use d
-    unit_n = _I(1) << d
-    rem_n = a & (unit_n - 1)
-    # the significand with its hidden bit: at d = 52 the last kept bit is the
-    # hidden bit, not the exponent field's low bit
-    m = (a & _MANT) | (_HIDDEN if a >= _HIDDEN else 0)
-    lsb_n = (m >> d) & 1
-    # Below T the only candidates are 0 and T: "rem" is a itself, compared in
-    # bit space (monotone), and the lower candidate 0 is even.
-    tiny = a < plan.tiny
-    unit = plan.tiny if tiny else unit_n
-    rem = a if tiny else rem_n
-    half = plan.half_tiny if tiny else max(unit_n >> 1, 1)  # >= 1: exact stays put
-    lsb = 0 if tiny else lsb_n
-    inexact = rem != 0
-    if mode == RNE:
-        up = rem + lsb > half  # above half, or a tie with an odd last bit
-    elif mode == RNA:
-        up = rem >= half
-    elif mode == RZ:
-        up = False
-    elif mode == RU:
-        up = inexact and not negative
-    elif mode == RD:
-        up = inexact and negative
-    elif mode == RO:
-        up = inexact and lsb == 0
-    else:
-        if words.size > 0:
-            k = words[i]
-        else:
-            k = random_word(seed, i)
-        if mode == SR:
-            # The dropped fraction rem / unit as a 64-bit fixed-point number. In the
-            # normal range that is rem shifted up; below T it is x / T, the
-            # significand shifted by its distance to T (left at most 11 places).
-            frac_n = (_U(rem_n) << _U(63 - d)) << _U(1)
-            sh = e1 - plan.tiny_shift
-            left = _U(m) << _U(min(max(sh, 0), 63))
-            right = _U(m) >> _U(min(max(-sh, 0), 63))
-            frac_t = left if sh >= 0 else right
-            frac = frac_t if tiny else frac_n
-            # round up when fraction + random bits carries out of r bits
-            up = (frac >> rshift) > (rmask - (k >> rshift))
-        else:
-            up = inexact and (k >> _U(63)) == _U(1)
-    r = (0 if tiny else a - rem_n) + (unit if up else 0)
+    @jit_parallel
+    def kernel(x, out, ci, cf, seed, words, counts):
+        """Round ``x`` (1-D float) into ``out`` (1-D float).
 
-    # 3. overflow (inf inputs land here too but are replaced below)
-    overflow = r > plan.max and a < _INF
-    if r > plan.max:
-        r = plan.ovf_neg if negative else plan.ovf_pos
-    # 4. specials: inf by format, NaN stays a quiet NaN with its sign
-    if a >= _INF:
-        r = plan.inf_res if a == _INF else _QNAN
-    # 5. pack
-    keep_sign = r != 0 or plan.signed_zero == 1
-    return r | (sign if keep_sign else 0), overflow
+        ``ci`` and ``cf`` hold the constants (make_consts). Row ``blk`` of
+        ``counts`` gets the counts of block ``blk`` and, in column 6, whether a
+        stochastic rounding there needs the whole random words.
+        """
+        c = _unpack32(ci, cf) if width == 32 else _unpack64(ci, cf)
+        size = x.size
+        for blk in prange(counts.shape[0]):
+            # unsigned indices: Numba then skips the wraparound of negative ones,
+            # which would keep LLVM from vectorizing the loads
+            lo = np.uint64(blk * BLOCK)
+            hi = np.uint64(min((blk + 1) * BLOCK, size))
+            n0 = n1 = n2 = _sub(c.max, c.max)  # zeros of the width's int
+            doubt = np.uint32(0xFFFFFFFF) if width == 32 else np.int64(0)
+            if stochastic and not given_words:
+                # the upper halves of randomness.random_word: a Weyl sequence
+                # through lowbias32 (the lower halves only matter in doubt)
+                key, step, unused_key, unused_step = segment_keys(
+                    seed, lo >> np.uint64(32)
+                )
+                weyl = np.add(key, np.multiply(np.uint32(lo & 0xFFFFFFFF), step))
+            k = np.uint64(0)
+            for i in range(lo, hi):
+                if stochastic and given_words:
+                    k = words[i]
+                elif stochastic:
+                    k = np.uint64(lowbias32(weyl)) << np.uint64(32)
+                    weyl = np.add(weyl, step)
+                # (loads and stores stay in this loop: in a helper inlined into
+                # it they keep LLVM from vectorizing)
+                if width == 32:
+                    b = np.float32(x[i]).view(np.int32)
+                    r, overflow, d = _round_bits32(b, c, mode, k, False)
+                    out[i] = np.int32(r).view(np.float32)
+                    doubt = min(doubt, d)
+                    if counting:
+                        e0, e1, e2 = _count32(b, r, overflow, c)
+                        n0, n1, n2 = _add(n0, e0), _add(n1, e1), _add(n2, e2)
+                else:
+                    b = np.float64(x[i]).view(np.int64)
+                    r, overflow, d = _round_bits64(b, c, mode, k, False)
+                    out[i] = np.int64(r).view(np.float64)
+                    doubt = _or(doubt, d)
+                    if counting:
+                        e0, e1, e2 = _count64(b, r, overflow, c)
+                        n0, n1, n2 = n0 + e0, n1 + e1, n2 + e2
+            if counting:
+                _store_counts(counts, blk, n0, n1, n2)
+            # (a carry from the lower halves of the words could matter)
+            unsure = doubt == 0 if width == 32 else doubt != 0
+            counts[blk, 6] = 1 if mode == SR and unsure and c.lo_matters else 0
+
+    return kernel
 
 
-_KERNELS: dict[tuple[int, bool], object] = {}
+_KERNELS: dict[tuple[int, bool, int, bool], object] = {}
 
 
 def round_kernel(mode: int, counting: bool):
-    """The compiled loop for one rounding mode, with or without exception counts.
+    """The rounding loop for one mode, with or without exception counts.
 
-    Each (mode, counting) pair is its own function so that the other modes'
-    branches and the counting are folded away at compile time; ``mode`` and
-    ``counting`` reach Numba as closure constants, which its cache keys on.
+    Returns ``run(x, out, plan, seed, words, rshift, rmask) -> counts``: it picks
+    the 32- or 64-bit kernel by ``x``'s dtype (float32 or float64; ``out`` may be
+    float32 or float64) and returns the six counts (zeros when not counting).
     """
-    key = (mode, counting)
-    if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(mode, counting)
-    return _KERNELS[key]
 
+    def run(x, out, plan, seed, words, rshift, rmask):
+        width = 32 if x.dtype == np.float32 else 64
+        key = (mode, counting, width, mode in (SR, SRE) and words.size > 0)
+        kernel = _KERNELS.get(key)
+        if kernel is None:
+            kernel = _KERNELS[key] = _make_kernel(*key)
+        seed = np.uint64(seed)
+        counts = np.zeros((-(-x.size // BLOCK), 7), dtype=np.int64)
+        ci, cf = make_consts(plan, width, int(rshift))
+        kernel(x, out, ci, cf, seed, words, counts)
+        if mode == SR and counts[:, 6].any():
+            ci, cf = make_consts(plan, 64, int(rshift))
+            unsure = np.flatnonzero(counts[:, 6])
+            _redo_blocks(x, out, unsure, ci, cf, counting, seed, words, counts)
+        if not counting:
+            return (0, 0, 0, 0, 0, 0)
+        return tuple(counts[:, :6].sum(axis=0).tolist())
 
-def _make_kernel(mode: int, counting: bool):
-    @jit_parallel
-    def kernel(x, out, plan, seed, words, rshift, rmask):
-        """Round ``x`` (1-D float) into ``out`` (1-D float); return the counts."""
-        n = x.size
-        n_inexact = 0
-        n_underflow = 0
-        n_flushed = 0
-        n_overflow = 0
-        n_saturated = 0
-        n_nan = 0
-        for i in prange(n):
-            b = np.float64(x[i]).view(np.int64)
-            rb, overflow = _round_bits(b, i, plan, mode, seed, words, rshift, rmask)
-            out[i] = np.int64(rb).view(np.float64)
-            if counting:
-                a = b & _ABS
-                ra = rb & _ABS
-                inexact = ra != a and a <= _INF
-                n_inexact += 1 if inexact else 0
-                n_underflow += 1 if inexact and a < plan.smallest_normal else 0
-                n_flushed += 1 if a != 0 and ra == 0 else 0
-                n_overflow += 1 if overflow else 0
-                sat = plan.sat_neg if b < 0 else plan.sat_pos
-                n_saturated += sat if overflow else 0
-                n_saturated += plan.sat_inf if a == _INF else 0
-                n_nan += 1 if ra > _INF else 0
-        return n_inexact, n_underflow, n_flushed, n_overflow, n_saturated, n_nan
-
-    return kernel
+    return run

@@ -1,32 +1,40 @@
-"""The Numba kernel of the tensor-core block-FMA model: integers on significands.
+"""The Numba kernel of the tensor-core block-FMA model.
 
 Private: :func:`lowprec.tensorcore.tensor_core_matmul` validates its inputs and
-calls :func:`tensor_core_matmul_kernel` with plain floats arrays and ints; the
+calls :func:`tensor_core_matmul_kernel` with plain float arrays and ints; the
 readable statement of the same computation is
 :func:`lowprec.tensorcore.block_fma_reference`, and the tests compare the two bit
 for bit.
 
-Every finite value ``x`` of the input format is split once into a signed
-integer significand ``M`` and an exponent ``e = max(floor(log2|x|), emin)``,
-``x = M * 2**(e - (p-1))``, so a product is the integer ``Ma*Mb`` (below
-``2**(2p)``, at most 2**22 here) at the scale ``2**(ea + eb - 2(p-1))``. A block
-then works on int64 only:
+Fast path (every block whose inputs, accumulator and result are finite)
+-----------------------------------------------------------------------
+Each input ``x`` is split once into its value and its exponent
+``e(x) = max(floor(log2|x|), emin)`` (zero gets the exponent ``_ZERO_EXP``, far
+below any real one, so it never wins a maximum). For output ``(i, j)`` and one
+block, with ``q = emax - 23 - neab`` the scale of the last bit kept:
 
-1. the alignment exponent ``emax`` is the largest ``ea + eb`` of the nonzero
-   products and the exponent of a nonzero accumulator ``c``;
-2. each term is shifted to the common scale ``2**q``, ``q = emax - 23 - neab``:
-   left by a few bits (at most ``23 + neab - 2(p-1)`` for a product, ``neab``
-   for ``c``), or right by any amount, which truncates the magnitude;
-3. the signed terms are added (|sum| < 2**33: no overflow);
-4. the sum is cut to fp32's 24 bits (or its subnormal quantum) and scaled by
-   ``2**q`` with ``ldexp``, exactly.
+1. ``emax`` is the largest of ``e(a_t) + e(b_t)`` and ``e(c)`` (zeros lose);
+2. every term is ``trunc(a_t * b_t * 2**-q)``: the product is exact in float64
+   (at most 22 significant bits), scaling by a power of two is exact, and
+   ``trunc`` cuts the magnitude toward zero; ``c`` likewise;
+3. the terms are integers below ``2**36`` in float64: their sum is exact
+   whatever the order, and starts from +0 so an exactly zero sum is +0;
+4. ``x = sum * 2**q`` is the exact block sum; rounding it to float32 (to
+   nearest) and stepping the bit pattern down by one when that went up in
+   magnitude is rounding toward zero, subnormals and signed zero included;
+   ``e(d)`` of the result, for the next block, comes from its fp32 bits.
 
-Blocks containing NaN or inf (and a ``c`` that is NaN or inf, e.g. after an
-overflow) take the IEEE-like special path of :func:`_special_block`.
+Exactness needs every nonzero input within ``2**-300 .. 2**301`` (fp16, bf16 and
+tf32 values are) and a result below ``2**128``. Everything else is the rare slow
+path: an output whose row of ``a`` or column of ``b`` holds NaN, inf or an
+out-of-range value, whose ``c`` is not finite, or whose fast chain overflowed, is
+recomputed alone by :func:`_slow_dot`, which works on integer significands with
+no limit on exponents and handles NaN and inf as the reference does.
 
-The loop is parallel over output rows only: each row ``i`` splits its own row of
-``a`` into buffers it allocates, and writes ``out[i, :]`` alone, so the result does
-not depend on the thread count.
+The loop over output rows is parallel (``prange``); each row works in buffers it
+allocates and writes only ``out[i, :]``, so results do not depend on the thread
+count. Within a row the loops over ``j`` are innermost and branch-free, so that
+LLVM vectorizes them across independent outputs.
 """
 
 from __future__ import annotations
@@ -36,12 +44,21 @@ import math
 import numpy as np
 from numba import prange
 
-from lowprec._jit import jit, jit_parallel
+from lowprec._jit import jit, jit_inline, jit_parallel
 
 _ACC_P = 24  # fp32 significand bits
 _ACC_EMIN = -126
 _ACC_EMAX = 127
-_NONE = -(1 << 30)  # "no term yet" for the alignment exponent
+_NONE = -(1 << 30)  # "no term yet" for the alignment exponent (slow path)
+_ZERO_EXP = -(1 << 20)  # exponent of a zero: a product with a zero stays far below
+_FAST_EXP = 300  # the fast path takes inputs with |floor(log2|x|)| <= this
+_FAST_FLOOR = -900  # lowest alignment exponent of the fast path (all-zero block)
+_OVERFLOW = 2.0**128  # a block sum this large gives inf: slow path
+
+
+# --------------------------------------------------------------------------
+# Slow path: one output at a time, integer significands, NaN and inf.
+# --------------------------------------------------------------------------
 
 
 @jit
@@ -113,18 +130,16 @@ def _special_block(a, b, i, j, start, stop, d):
 
 
 @jit
-def _finite_block(asig, aexp, bsig, bexp, j, start, stop, d, frac2, neab, floor):
-    """One block FMA on split inputs: row buffers asig/aexp, column j of bsig/bexp.
-
-    ``frac2`` is ``2(p-1)``, the fraction bits of an exact product's significand.
-    """
+def _finite_block(a, b, i, j, start, stop, d, p, emin, neab, floor):
+    """One block FMA of finite inputs on integer significands, any exponents."""
+    frac2 = 2 * (p - 1)  # fraction bits of an exact product's significand
     # 1. the alignment exponent: largest product exponent ea + eb, and c's
     emax = _NONE
     for t in range(start, stop):
-        if asig[t] != 0 and bsig[j, t] != 0:
-            e = aexp[t] + bexp[j, t]
-            if e > emax:
-                emax = e
+        asig, aexp = _split(a[i, t], p, emin)
+        bsig, bexp = _split(b[t, j], p, emin)
+        if asig != 0 and bsig != 0 and aexp + bexp > emax:
+            emax = aexp + bexp
     csig, cexp = _split(d, _ACC_P, _ACC_EMIN)
     if csig != 0 and cexp > emax:
         emax = cexp
@@ -136,9 +151,11 @@ def _finite_block(asig, aexp, bsig, bexp, j, start, stop, d, frac2, neab, floor)
     # 2.-3. shift every magnitude to the scale 2**q (truncating), add signed
     acc = 0
     for t in range(start, stop):
-        prod = asig[t] * bsig[j, t]
+        asig, aexp = _split(a[i, t], p, emin)
+        bsig, bexp = _split(b[t, j], p, emin)
+        prod = asig * bsig
         if prod != 0:
-            mag = _shift(abs(prod), aexp[t] + bexp[j, t] - frac2 - q)
+            mag = _shift(abs(prod), aexp + bexp - frac2 - q)
             acc += mag if prod > 0 else -mag
     if csig != 0:
         mag = _shift(abs(csig), cexp - (_ACC_P - 1) - q)
@@ -147,7 +164,55 @@ def _finite_block(asig, aexp, bsig, bexp, j, start, stop, d, frac2, neab, floor)
     return _round_toward_zero_fp32(acc, q)
 
 
-@jit_parallel
+@jit
+def _slow_dot(a, b, i, j, d, p, emin, block, neab, floor):
+    """Output (i, j) from the initial accumulator d, one block after another."""
+    kdim = a.shape[1]
+    for start in range(0, kdim, block):
+        stop = min(start + block, kdim)
+        special, value = _special_block(a, b, i, j, start, stop, d)
+        if special:
+            d = value
+        else:
+            d = _finite_block(a, b, i, j, start, stop, d, p, emin, neab, floor)
+    return d
+
+
+# --------------------------------------------------------------------------
+# Fast path helpers: branch-free, inlined so the loops over j vectorize.
+# --------------------------------------------------------------------------
+
+
+@jit_inline
+def _pow2(k):
+    """2**k as a float64, for -1022 <= k <= 1023."""
+    return np.int64((k + 1023) << 52).view(np.float64)
+
+
+@jit_inline
+def _split_fast(x, emin):
+    """(value, exponent, ok) of an input: ok False for NaN, inf or out of range."""
+    bits = np.float64(x).view(np.int64)
+    fl = ((bits >> 52) & 0x7FF) - 1023  # floor(log2|x|) of a normal float64
+    if x == 0.0:
+        return 0.0, _ZERO_EXP, True
+    if fl < -_FAST_EXP or fl > _FAST_EXP:  # also NaN, inf, float64 subnormals
+        return 0.0, _ZERO_EXP, False
+    return x, max(fl, emin), True
+
+
+@jit_inline
+def _fp32_exponent(d):
+    """e(d) with fp32's emin for an fp32 value d; _ZERO_EXP for ±0."""
+    rb = np.float32(d).view(np.int32)
+    biased = (rb >> 23) & 0xFF
+    e = max(biased, 1) - 127  # subnormal: emin
+    return e if (rb & 0x7FFFFFFF) != 0 else _ZERO_EXP
+
+
+_KERNELS: dict[int, object] = {}
+
+
 def tensor_core_matmul_kernel(a, b, c, out, p, emin, block, neab, floor):
     """``out = c + a @ b`` through chained tensor-core block FMAs.
 
@@ -170,41 +235,84 @@ def tensor_core_matmul_kernel(a, b, c, out, p, emin, block, neab, floor):
     floor : int
         Lower bound of the alignment exponent (-1024: none).
     """
-    m, kdim = a.shape
-    n = b.shape[1]
-    frac2 = 2 * (p - 1)
-    # split b once, column by column, so that column j is contiguous
-    bsig = np.zeros((n, kdim), dtype=np.int64)
-    bexp = np.zeros((n, kdim), dtype=np.int64)
-    col_special = np.zeros(n, dtype=np.bool_)
-    for t in range(kdim):
-        for j in range(n):
-            y = b[t, j]
-            if math.isfinite(y):
-                bsig[j, t], bexp[j, t] = _split(y, p, emin)
-            else:
-                col_special[j] = True
-    for i in prange(m):
-        asig = np.zeros(kdim, dtype=np.int64)
-        aexp = np.zeros(kdim, dtype=np.int64)
-        row_special = False
-        for t in range(kdim):
-            x = a[i, t]
-            if math.isfinite(x):
-                asig[t], aexp[t] = _split(x, p, emin)
-            else:
-                row_special = True
-        for j in range(n):
-            d = c[i, j]
-            careful = row_special or col_special[j]
-            for start in range(0, kdim, block):
-                stop = min(start + block, kdim)
-                if careful or not math.isfinite(d):
-                    special, value = _special_block(a, b, i, j, start, stop, d)
-                    if special:
-                        d = value
-                        continue
-                d = _finite_block(
-                    asig, aexp, bsig, bexp, j, start, stop, d, frac2, neab, floor
-                )
-            out[i, j] = d
+    if block not in _KERNELS:
+        _KERNELS[block] = _make_kernel(block)
+    _KERNELS[block](a, b, c, out, p, emin, neab, floor)
+
+
+def _make_kernel(block):
+    """The kernel for one block size: a closure constant, so the loop over the
+    products of a block unrolls and the loop over outputs j vectorizes."""
+
+    @jit_parallel
+    def kernel(a, b, c, out, p, emin, neab, floor):
+        m, kdim = a.shape
+        n = b.shape[1]
+        kpad = -(-kdim // block) * block  # zero padding changes nothing
+        kept = (_ACC_P - 1) + neab  # bits below the 2**emax position
+        low = max(floor, _FAST_FLOOR)  # same results: a nonzero term is far above
+        # split a and b once; a row or column with a special value goes slow
+        aval = np.zeros((m, kpad))
+        aexp = np.full((m, kpad), _ZERO_EXP, dtype=np.int64)
+        row_slow = np.zeros(m, dtype=np.bool_)
+        # rows of b padded to an odd number of cache lines: rows 4 KiB apart
+        # would all fall into the same L1 sets, and a block reads up to 16 rows
+        ld = -(-n // 8) * 8
+        ld += 8 if ld % 16 == 0 else 0
+        bval = np.zeros((kpad, ld))
+        bexp = np.full((kpad, ld), _ZERO_EXP, dtype=np.int64)
+        col_slow = np.zeros(n, dtype=np.bool_)
+        for i in prange(m):
+            for t in range(kdim):
+                v, e, ok = _split_fast(a[i, t], emin)
+                aval[i, t] = v
+                aexp[i, t] = e
+                row_slow[i] |= not ok
+        for j in prange(n):
+            for t in range(kdim):
+                v, e, ok = _split_fast(b[t, j], emin)
+                bval[t, j] = v
+                bexp[t, j] = e
+                col_slow[j] |= not ok
+        for i in prange(m):
+            # the accumulators of row i: value, exponent, and "redo slowly"
+            cval = np.empty(n)
+            cexp = np.empty(n, dtype=np.int64)
+            for j in range(n):
+                d = c[i, j]
+                ok = math.isfinite(d)
+                cval[j] = d if ok else 0.0
+                cexp[j] = _fp32_exponent(d) if ok else _ZERO_EXP
+            for start in range(0, kpad, block):
+                for j in range(n):
+                    # 1. the alignment exponent
+                    e = cexp[j]
+                    for u in range(block):
+                        e = max(e, aexp[i, start + u] + bexp[start + u, j])
+                    e = max(e, low)
+                    # 2.-3. truncated terms at the scale 2**q, q = e - kept, summed
+                    s = _pow2(kept - e)  # 2**-q
+                    acc = 0.0 + np.trunc(cval[j] * s)  # +0 for an exact zero sum
+                    for u in range(block):
+                        acc += np.trunc(aval[i, start + u] * bval[start + u, j] * s)
+                    # 4. the exact sum, rounded toward zero to fp32
+                    x = acc * _pow2(e - kept)
+                    r = np.float32(x)  # to nearest
+                    rb = r.view(np.int32)
+                    if abs(np.float64(r)) > abs(x) and abs(x) < _OVERFLOW:
+                        rb -= 1  # went up in magnitude: one step toward zero
+                    cval[j] = np.float64(np.int32(rb).view(np.float32))
+                    biased = (rb >> 23) & 0xFF
+                    ce = max(biased, 1) - 127
+                    cexp[j] = ce if (rb & 0x7FFFFFFF) != 0 else _ZERO_EXP
+            for j in range(n):
+                # an overflow stays inf or NaN to the end of the fast chain
+                slow = row_slow[i] or col_slow[j] or not math.isfinite(c[i, j])
+                if slow or not math.isfinite(cval[j]):
+                    out[i, j] = _slow_dot(
+                        a, b, i, j, c[i, j], p, emin, block, neab, floor
+                    )
+                else:
+                    out[i, j] = cval[j]
+
+    return kernel

@@ -245,15 +245,35 @@ def test_mean_of_many_roundings_within_five_standard_errors(rounding, random_bit
 # ------------------------------------------------------------ sources of bits
 
 
+def _mix64(z: int) -> int:
+    """SplitMix64's output function (Steele, Lea and Flood 2014)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def _lowbias32(x: int) -> int:
+    """Chris Wellons' lowbias32 integer hash."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
 def _splitmix64_words(seed: int, n: int) -> np.ndarray:
-    """The documented stream (lowprec/randomness.py), in Python integers:
-    word i = mix(seed + (i + 1) * golden), SplitMix64's output function."""
+    """The documented stream (lowprec/randomness.py), in Python integers: per
+    2**32-element segment two SplitMix64 keys, and each 32-bit half of word i is
+    lowbias32(key_hi + c * (key_lo | 1)) with c the index inside the segment."""
     out = []
     for i in range(n):
-        z = (seed + (i + 1) * 0x9E3779B97F4A7C15) & MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        out.append(z ^ (z >> 31))
+        seg, c = i >> 32, i & 0xFFFFFFFF
+        halves = []
+        for j in (1, 2):
+            z = _mix64((seed + (2 * seg + j) * 0x9E3779B97F4A7C15) & MASK64)
+            halves.append(_lowbias32(((z >> 32) + c * ((z & 0xFFFFFFFF) | 1))
+                                     & 0xFFFFFFFF))
+        out.append(halves[0] << 32 | halves[1])
     return np.array(out, dtype=np.uint64)
 
 
