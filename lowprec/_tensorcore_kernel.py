@@ -9,32 +9,40 @@ for bit.
 Fast path (every block whose inputs, accumulator and result are finite)
 -----------------------------------------------------------------------
 Each input ``x`` is split once into its value and its exponent
-``e(x) = max(floor(log2|x|), emin)`` (zero gets the exponent ``_ZERO_EXP``, far
-below any real one, so it never wins a maximum). For output ``(i, j)`` and one
-block, with ``q = emax - 23 - neab`` the scale of the last bit kept:
+``e(x) = max(floor(log2|x|), emin)``; a zero gets the exponent ``_ZERO_EXP``, so
+far below any real one that a product with a zero never sets the maximum. For
+output ``(i, j)`` and one block, with ``q = emax - 23 - neab`` the scale of the
+last bit kept:
 
 1. ``emax`` is the largest of ``e(a_t) + e(b_t)`` and ``e(c)`` (zeros lose);
 2. every term is ``trunc(a_t * b_t * 2**-q)``: the product is exact in float64
    (at most 22 significant bits), scaling by a power of two is exact, and
-   ``trunc`` cuts the magnitude toward zero; ``c`` likewise;
-3. the terms are integers below ``2**36`` in float64: their sum is exact
-   whatever the order, and starts from +0 so an exactly zero sum is +0;
-4. ``x = sum * 2**q`` is the exact block sum; rounding it to float32 (to
+   ``trunc`` cuts the magnitude toward zero, as the model truncates each term;
+   ``c`` likewise;
+3. the terms are integers below ``2**34`` held in float64, so their sum is
+   exact in any order; it starts from +0, so an exactly zero sum is +0;
+4. ``x = sum * 2**q`` is the exact block sum. Rounding it to float32 (to
    nearest) and stepping the bit pattern down by one when that went up in
    magnitude is rounding toward zero, subnormals and signed zero included;
    ``e(d)`` of the result, for the next block, comes from its fp32 bits.
 
-Exactness needs every nonzero input within ``2**-300 .. 2**301`` (fp16, bf16 and
-tf32 values are) and a result below ``2**128``. Everything else is the rare slow
-path: an output whose row of ``a`` or column of ``b`` holds NaN, inf or an
-out-of-range value, whose ``c`` is not finite, or whose fast chain overflowed, is
-recomputed alone by :func:`_slow_dot`, which works on integer significands with
-no limit on exponents and handles NaN and inf as the reference does.
+These are all float and integer vector operations without branches: the block
+size is a closure constant (one compiled kernel per size), so the loop over the
+``block`` products unrolls and the loop over outputs ``j`` (innermost, reading
+rows of ``b`` contiguously) vectorizes across independent outputs.
 
-The loop over output rows is parallel (``prange``); each row works in buffers it
-allocates and writes only ``out[i, :]``, so results do not depend on the thread
-count. Within a row the loops over ``j`` are innermost and branch-free, so that
-LLVM vectorizes them across independent outputs.
+Exactness needs every nonzero input within ``2**-300 .. 2**301`` (fp16, bf16 and
+tf32 values are) and a block sum below ``2**128``. Everything else is the rare
+slow path: an output whose row of ``a`` or column of ``b`` holds NaN, inf or an
+out-of-range value, whose ``c`` is not finite, or whose fast chain overflowed
+(``x >= 2**128`` gives inf there, and an inf accumulator stays inf or NaN to the
+end), is recomputed alone by :func:`_slow_dot`, which works on integer
+significands with no limit on exponents and treats NaN and inf as the reference
+does.
+
+Threads: the splitting loops are parallel over rows of ``a`` and columns of
+``b``, the main loop over output rows; each row works in buffers it allocates and
+writes only ``out[i, :]``, so the results do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ _ZERO_EXP = -(1 << 20)  # exponent of a zero: a product with a zero stays far be
 _FAST_EXP = 300  # the fast path takes inputs with |floor(log2|x|)| <= this
 _FAST_FLOOR = -900  # lowest alignment exponent of the fast path (all-zero block)
 _OVERFLOW = 2.0**128  # a block sum this large gives inf: slow path
+_FAST_BLOCK = 4096  # longer blocks (custom models) take the slow path: a float64
+# sum of that many terms below 2**34 is exact, and the unrolled loop stays sane
 
 
 # --------------------------------------------------------------------------
@@ -210,6 +220,16 @@ def _fp32_exponent(d):
     return e if (rb & 0x7FFFFFFF) != 0 else _ZERO_EXP
 
 
+@jit_parallel
+def _slow_kernel(a, b, c, out, p, emin, block, neab, floor):
+    """Every output by :func:`_slow_dot`: models outside the fast path's range."""
+    m = a.shape[0]
+    n = b.shape[1]
+    for i in prange(m):
+        for j in range(n):
+            out[i, j] = _slow_dot(a, b, i, j, c[i, j], p, emin, block, neab, floor)
+
+
 _KERNELS: dict[int, object] = {}
 
 
@@ -235,14 +255,20 @@ def tensor_core_matmul_kernel(a, b, c, out, p, emin, block, neab, floor):
     floor : int
         Lower bound of the alignment exponent (-1024: none).
     """
+    if block > _FAST_BLOCK or floor > _FAST_EXP:
+        _slow_kernel(a, b, c, out, p, emin, block, neab, floor)
+        return
     if block not in _KERNELS:
         _KERNELS[block] = _make_kernel(block)
     _KERNELS[block](a, b, c, out, p, emin, neab, floor)
 
 
-def _make_kernel(block):
-    """The kernel for one block size: a closure constant, so the loop over the
-    products of a block unrolls and the loop over outputs j vectorizes."""
+def _make_kernel(block: int):
+    """The fast kernel for one block size.
+
+    ``block`` reaches Numba as a closure constant, which its cache keys on: the
+    loops over the products of a block unroll, and the loops over j vectorize.
+    """
 
     @jit_parallel
     def kernel(a, b, c, out, p, emin, neab, floor):
@@ -253,14 +279,14 @@ def _make_kernel(block):
         low = max(floor, _FAST_FLOOR)  # same results: a nonzero term is far above
         # split a and b once; a row or column with a special value goes slow
         aval = np.zeros((m, kpad))
-        aexp = np.full((m, kpad), _ZERO_EXP, dtype=np.int64)
+        aexp = np.full((m, kpad), _ZERO_EXP, dtype=np.int32)
         row_slow = np.zeros(m, dtype=np.bool_)
         # rows of b padded to an odd number of cache lines: rows 4 KiB apart
         # would all fall into the same L1 sets, and a block reads up to 16 rows
         ld = -(-n // 8) * 8
         ld += 8 if ld % 16 == 0 else 0
         bval = np.zeros((kpad, ld))
-        bexp = np.full((kpad, ld), _ZERO_EXP, dtype=np.int64)
+        bexp = np.full((kpad, ld), _ZERO_EXP, dtype=np.int32)
         col_slow = np.zeros(n, dtype=np.bool_)
         for i in prange(m):
             for t in range(kdim):
@@ -275,9 +301,9 @@ def _make_kernel(block):
                 bexp[t, j] = e
                 col_slow[j] |= not ok
         for i in prange(m):
-            # the accumulators of row i: value, exponent, and "redo slowly"
+            # the accumulators of row i: value and exponent
             cval = np.empty(n)
-            cexp = np.empty(n, dtype=np.int64)
+            cexp = np.empty(n, dtype=np.int32)
             for j in range(n):
                 d = c[i, j]
                 ok = math.isfinite(d)
