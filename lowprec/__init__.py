@@ -3,11 +3,19 @@
 Formats are :class:`Format` records (``lowprec.fp16``, ``lowprec.bf16``, ...);
 :func:`round` rounds onto them in any IEEE or stochastic mode; :func:`encode`,
 :func:`decode`, :func:`fields` and :func:`describe` show the bits;
-:class:`RoundingStats` counts what rounding did. ``import lowprec`` compiles
+:class:`RoundingStats` counts what rounding did. :func:`add` and friends,
+:func:`sum`, :func:`dot` and :func:`matmul` are emulated arithmetic with a chosen
+accumulator; :mod:`lowprec.autograd`, :mod:`lowprec.nn` and :mod:`lowprec.optim`
+train small models under a precision :class:`Policy`, with :class:`LossScaler`,
+and :func:`train` / :func:`compare` run whole experiments. ``import lowprec`` compiles
 nothing: each Numba kernel compiles on first use and is cached on disk.
 """
 
+from lowprec import autograd, datasets, nn, optim, telemetry
 from lowprec.arithmetic import add, divide, fma, multiply, sqrt, subtract
+from lowprec.autograd import Tensor
+from lowprec.compare import compare
+from lowprec.datasets import load_digits
 from lowprec.encoding import Fields, decode, describe, encode, fields
 from lowprec.formats import (
     Format,
@@ -30,12 +38,29 @@ from lowprec.formats import (
 )
 from lowprec.matmul import PRESETS, dot, matmul, sum
 from lowprec.modes import ROUNDING_MODES
+from lowprec.policy import POLICIES, Policy, as_policy
 from lowprec.rounding import round
+from lowprec.scaler import LossScaler
 from lowprec.stats import RoundingStats
+from lowprec.train import TrainConfig, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "POLICIES",
+    "LossScaler",
+    "Policy",
+    "Tensor",
+    "TrainConfig",
+    "as_policy",
+    "autograd",
+    "compare",
+    "datasets",
+    "load_digits",
+    "nn",
+    "optim",
+    "telemetry",
+    "train",
     "PRESETS",
     "add",
     "divide",

@@ -1,4 +1,4 @@
-"""The ``lowprec`` command: ``lowprec info [FMT]`` and ``lowprec round VALUE --to FMT``."""
+"""The ``lowprec`` command: info, round, matmul-error, bench, train and compare."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from lowprec.cli_train import add_training_commands
 from lowprec.encoding import describe, encode
 from lowprec.formats import Format, as_format, builtin_formats
 from lowprec.modes import ROUNDING_MODES
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the benchmark suite (source checkout)")
     bench.add_argument("--quick", action="store_true", help="smaller sizes")
     bench.set_defaults(func=_bench)
+    add_training_commands(sub)
     return parser
 
 
