@@ -47,7 +47,14 @@ PRESETS = {
 _NO_WORDS = np.empty(0, dtype=np.uint64)
 
 
+class _Ones(np.ndarray):
+    """The exact ones that :func:`sum` multiplies its terms by: not checked against
+    the input format, which need not contain 1 (a format with emax < 0)."""
+
+
 def _matrix(x: object, arg: str) -> np.ndarray:
+    if isinstance(x, _Ones):
+        return x
     arr = as_float_array(x, arg)
     if arr.ndim != 2:
         raise ValueError(f"{arg} must be a 2-D array, got {arr.ndim}-D")
@@ -55,6 +62,8 @@ def _matrix(x: object, arg: str) -> np.ndarray:
 
 
 def _inputs(x: np.ndarray, fmt: Format, arg: str, round_inputs: bool) -> np.ndarray:
+    if isinstance(x, _Ones):
+        return np.ones(x.shape)
     v = np.ascontiguousarray(x, dtype=np.float64)
     rounded = round_to(v, fmt)
     if round_inputs:
@@ -153,6 +162,12 @@ def matmul(
         raise ValueError(
             f"a and b do not align: a is {a_arr.shape}, b is "
             f"{b_arr.shape} (a.shape[1] must equal b.shape[0])"
+        )
+    if isinstance(rng, np.ndarray):
+        raise TypeError(
+            "rng: matmul, dot and sum take a seed or a numpy.random.Generator, not "
+            "an array of random words (they draw one word per rounding, not per "
+            "element of the result)"
         )
     if preset is not None:
         if preset not in PRESETS:
@@ -375,7 +390,7 @@ def sum(
         rest = arr.shape[1:]
         arr = arr.reshape(arr.shape[0], -1)
     options.setdefault("output", fmt)
-    ones = np.ones((1, arr.shape[0]))
     # the terms are x itself: multiply by exact ones
+    ones = np.ones((1, arr.shape[0])).view(_Ones)
     result = matmul(ones, arr, inputs=fmt, **options).reshape(rest)
     return result[()] if result.ndim == 0 else result
