@@ -49,17 +49,36 @@ and the counts do not depend on the number of threads.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from numba import prange
 
+from lowprec import modes, randomness
 from lowprec._jit import jit, jit_inline, jit_parallel
 from lowprec.modes import RD, RNA, RNE, RO, RU, RZ, SR, SRE
 from lowprec.randomness import lowbias32, random_word, segment_keys
 
 BLOCK = 1 << 14  # elements per parallel work item; divides 2**32 (see randomness)
+
+
+def _source_stamp(*modules) -> int:
+    """A hash of the modules' source files, as an int.
+
+    Numba's cache checks only the cached function's own file, so a kernel would
+    outlive a change to the helpers it inlines from other modules. The kernels
+    keep this stamp in their closure, which the cache key includes.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return int.from_bytes(digest.digest()[:7], "little")
+
+
+_HELPERS = _source_stamp(modes, randomness)
 
 # bit operations that keep their operands' integer type (see the module docstring)
 _add, _sub = np.add, np.subtract
@@ -391,25 +410,31 @@ _round_bits32, _count32 = _make_round_bits(_W32)
 _round_bits64, _count64 = _make_round_bits(_W64)
 
 
-@jit
-def _redo_blocks(x, out, blocks, ci, cf, counting, seed, words, counts):
-    """Round the ``blocks`` of ``x`` again stochastically with whole random words,
-    in the 64-bit code, and replace their counts (rare: see the module docstring)."""
-    c = _unpack64(ci, cf)
-    for blk in blocks:
-        lo = np.uint64(blk * BLOCK)
-        hi = np.uint64(min((blk + 1) * BLOCK, x.size))
-        n0 = n1 = n2 = np.int64(0)
-        for i in range(lo, hi):
-            k = words[i] if words.size > 0 else random_word(seed, i)
-            b = np.float64(x[i]).view(np.int64)
-            r, overflow, doubt = _round_bits64(b, c, SR, k, True)
-            out[i] = np.int64(r).view(np.float64)  # exact in a float32 out too
+def _make_redo(helpers: int):
+    @jit
+    def redo_blocks(x, out, blocks, ci, cf, counting, seed, words, counts):
+        """Round the ``blocks`` of ``x`` again stochastically with whole random
+        words, in the 64-bit code, and replace their counts (rare: see the module
+        docstring)."""
+        if helpers < 0:  # (never: the stamp only keys the cache, _source_stamp)
+            return
+        c = _unpack64(ci, cf)
+        for blk in blocks:
+            lo = np.uint64(blk * BLOCK)
+            hi = np.uint64(min((blk + 1) * BLOCK, x.size))
+            n0 = n1 = n2 = np.int64(0)
+            for i in range(lo, hi):
+                k = words[i] if words.size > 0 else random_word(seed, i)
+                b = np.float64(x[i]).view(np.int64)
+                r, overflow, doubt = _round_bits64(b, c, SR, k, True)
+                out[i] = np.int64(r).view(np.float64)  # exact in a float32 out too
+                if counting:
+                    e0, e1, e2 = _count64(b, r, overflow, c)
+                    n0, n1, n2 = n0 + e0, n1 + e1, n2 + e2
             if counting:
-                e0, e1, e2 = _count64(b, r, overflow, c)
-                n0, n1, n2 = n0 + e0, n1 + e1, n2 + e2
-        if counting:
-            _store_counts(counts, blk, n0, n1, n2)
+                _store_counts(counts, blk, n0, n1, n2)
+
+    return redo_blocks
 
 
 @jit_inline
@@ -423,16 +448,24 @@ def _store_counts(counts, blk, n0, n1, n2):
     counts[blk, 5] = n2 >> 16
 
 
-def _make_kernel(mode: int, counting: bool, width: int, given_words: bool):
-    """Compile the loop for one (mode, counting, width, given_words).
+_redo_blocks = _make_redo(_HELPERS)
+
+
+def _make_kernel(
+    mode: int, counting: bool, width: int, given_words: bool, parallel: bool
+):
+    """Compile the loop for one (mode, counting, width, given_words, parallel).
 
     Each is its own function so that the other modes' branches, the counting, the
     other width and the other source of random words are folded away at compile
-    time; the four reach Numba as closure constants, which its cache keys on.
+    time; the four reach Numba as closure constants, which its cache keys on
+    (with the stamp of the helpers' source, :func:`_source_stamp`). The serial
+    variant (``prange`` is then ``range``) is for inputs of one block: waking the
+    thread pool costs more than rounding a few thousand values.
     """
     stochastic = mode in (SR, SRE)
+    helpers = _HELPERS
 
-    @jit_parallel
     def kernel(x, out, ci, cf, seed, words, counts):
         """Round ``x`` (1-D float) into ``out`` (1-D float).
 
@@ -440,6 +473,8 @@ def _make_kernel(mode: int, counting: bool, width: int, given_words: bool):
         ``counts`` gets the counts of block ``blk`` and, in column 6, whether a
         stochastic rounding there needs the whole random words.
         """
+        if helpers < 0:  # (never: the stamp only keys the cache, _source_stamp)
+            return
         c = _unpack32(ci, cf) if width == 32 else _unpack64(ci, cf)
         size = x.size
         for blk in prange(counts.shape[0]):
@@ -487,10 +522,10 @@ def _make_kernel(mode: int, counting: bool, width: int, given_words: bool):
             unsure = doubt == 0 if width == 32 else doubt != 0
             counts[blk, 6] = 1 if mode == SR and unsure and c.lo_matters else 0
 
-    return kernel
+    return (jit_parallel if parallel else jit)(kernel)
 
 
-_KERNELS: dict[tuple[int, bool, int, bool], object] = {}
+_KERNELS: dict[tuple[int, bool, int, bool, bool], object] = {}
 
 
 def round_kernel(mode: int, counting: bool):
@@ -503,7 +538,13 @@ def round_kernel(mode: int, counting: bool):
 
     def run(x, out, plan, seed, words, rshift, rmask):
         width = 32 if x.dtype == np.float32 else 64
-        key = (mode, counting, width, mode in (SR, SRE) and words.size > 0)
+        key = (
+            mode,
+            counting,
+            width,
+            mode in (SR, SRE) and words.size > 0,
+            x.size > BLOCK,  # parallel only over more than one block
+        )
         kernel = _KERNELS.get(key)
         if kernel is None:
             kernel = _KERNELS[key] = _make_kernel(*key)
