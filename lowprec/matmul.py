@@ -134,7 +134,8 @@ def matmul(
         Use a tensor-core block-FMA model
         (:func:`lowprec.tensorcore.tensor_core_matmul`) for the products and fp32
         accumulation; the result is then rounded to
-        ``output`` (default fp32).
+        ``output`` (default: the preset's output format if a preset is given,
+        else fp32; pass ``output="fp32"`` to see the accumulator itself).
     round_inputs : bool
         Round operands to ``inputs`` (ties_to_even) instead of raising ValueError
         for values that are not of that format.
