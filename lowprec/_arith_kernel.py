@@ -15,11 +15,10 @@ Private; :mod:`lowprec.arithmetic` validates and calls :func:`arith_kernel`.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from lowprec import _eft, _jit, _pair_round, modes, randomness
 from lowprec._eft import div_pair, fma_pair, sqrt_pair, two_prod, two_sum
-from lowprec._jit import jit_inline, jit_parallel
+from lowprec._jit import jit, jit_inline
 from lowprec._pair_round import count_one, round_bits
 from lowprec._round_kernel import RoundPlan, _source_stamp
 from lowprec.modes import RD
@@ -198,22 +197,27 @@ def scaled_pair(op, mode, x, y, z, plan):
     return m, lo, e
 
 
-_KERNELS: dict[tuple[int, int, bool], object] = {}
+_KERNELS: dict[int, object] = {}
 
 
-def arith_kernel(op: int, mode: int, counting: bool):
-    """The compiled loop for one operation and rounding mode (closure constants)."""
-    key = (op, mode, counting)
-    if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(op, mode, counting)
-    return _KERNELS[key]
+def arith_kernel(op: int):
+    """The compiled loop for one operation (a closure constant).
+
+    The rounding mode and whether to count are run-time arguments: one kernel
+    per operation compiles in seconds, where one per (operation, mode, counting)
+    made a first use of every mode cost minutes of compilation. The per-element
+    branches on them are predictable, so the loop runs at nearly the same speed.
+    """
+    if op not in _KERNELS:
+        _KERNELS[op] = _make_kernel(op)
+    return _KERNELS[op]
 
 
-def _make_kernel(op: int, mode: int, counting: bool):
+def _make_kernel(op: int):
     helpers = _HELPERS
 
-    @jit_parallel
-    def kernel(x, y, z, out, plan, seed, words, rshift, rmask):
+    @jit
+    def kernel(x, y, z, out, plan, mode, counting, seed, words, rshift, rmask):
         n = out.size
         n_inexact = 0
         n_underflow = 0
@@ -223,7 +227,7 @@ def _make_kernel(op: int, mode: int, counting: bool):
         n_nan = 0
         if helpers < 0:  # never: the stamp only keys the cache
             n = 0
-        for i in prange(n):
+        for i in range(n):
             hi, lo = exact_pair(op, mode, x[i], y[i], z[i])
             e = 0
             p = plan

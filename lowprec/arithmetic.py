@@ -98,13 +98,15 @@ def _elementwise(
     while len(flat) < 3:
         flat.append(flat[0])  # unused operand slots
     result = np.empty(shape, dtype=np.float64)
-    kernel = arith_kernel(op, prep.mode, stats is not None)
+    kernel = arith_kernel(op)
     counts = kernel(
         flat[0],
         flat[1],
         flat[2],
         result.reshape(-1),
         prep.plan,
+        prep.mode,
+        stats is not None,
         prep.seed,
         prep.words,
         prep.rshift,
