@@ -31,10 +31,13 @@ through the steps of ml_dtypes' ``ConvertImpl``, on the bits ``b`` of its value:
 
 Stochastic rounding compares the fraction rounded off with the element's random
 word (see :mod:`lowprec.randomness`): it rounds up when the two, cut to their
-``random_bits`` leading bits, carry out of 64 bits when added. The loop adds the
-upper 32 bits of each only; where those sum to exactly all ones, which happens
-with probability ``2**-32`` for random words, the lower halves could carry, and
-the runner redoes that block with whole words (:func:`_redo_blocks`).
+``random_bits`` leading bits, carry out of 64 bits when added. The loop looks at
+the upper 32 bits of the word only (``sr_fast``): in the normal range it adds the
+word's leading ``d0`` bits to the magnitude and truncates, below ``B`` it compares
+the float fraction in 24-bit (float32) or 32-bit (float64) fixed point. Where the
+bits not looked at could still carry, which happens with probability ``2**-24``
+or ``2**-32`` per element for random words, the runner redoes that block with
+whole words (:func:`_redo_blocks`).
 
 The branches are written as selects so that LLVM vectorizes the loops; magnitudes
 are below ``2**(width - 1)``, so signed compares are exact. Numba widens int32
@@ -132,7 +135,9 @@ class Consts(NamedTuple):
     # stochastic rounding
     keep_mask: int  # the random_bits leading bits of 64 (uint64)
     keep_hi: int  # their upper 32 bits (unsigned, of the kernel's width)
-    lo_matters: bool  # whether random_bits > 32: the lower halves can carry
+    lo_matters: bool  # whether random bits beyond sr_fast's can carry: > 24 or 32
+    sr_right: int  # sr_fast: (upper 32 bits of the word >> sr_right) << sr_left
+    sr_left: int  # are the word's d0 leading bits (or the upper 32 of them)
     # floats of the kernel's width
     tiny: float  # T, the smallest positive value
     scale: float  # S, a power of two: T' = S * T is 1 (or as near as S allows)
@@ -140,7 +145,6 @@ class Consts(NamedTuple):
     sub_t: float  # T', the grid spacing below B, scaled
     sub_inv: float  # 1 / T'
     sub_c: float  # C = T' * 2**(P - 1): adding it rounds onto the grid
-    frac_scale_n: float  # 2**(32 - d0): the dropped bits in units of 2**-32
 
 
 _N_INTS = Consts._fields.index("tiny")
@@ -201,14 +205,17 @@ def make_consts(plan: RoundPlan, width: int, rshift: int) -> tuple[np.ndarray, .
         zero_sign=-(1 << (width - 1)) if plan.signed_zero else 0,
         keep_mask=int(np.uint64(keep).view(np.int64)),  # bits, as an int64
         keep_hi=keep >> 32,
-        lo_matters=bool(keep & 0xFFFFFFFF),
+        # sr_fast looks at the upper 32 bits of the word, below B at 24 in
+        # the 32-bit kernel
+        lo_matters=bool(keep & ((1 << (40 if width == 32 else 32)) - 1)),
+        sr_right=min(max(32 - d0, 0), 31),  # (d0 = 0: sr_fast masks with mask0)
+        sr_left=max(d0 - 32, 0),
         tiny=math.ldexp(1.0, t),
         scale=math.ldexp(1.0, s),
         unscale=math.ldexp(1.0, -s),
         sub_t=sub_t,
         sub_inv=1 / sub_t,
         sub_c=math.ldexp(sub_t, w.mant),
-        frac_scale_n=math.ldexp(1.0, 32 - d0),
     )
     ints = np.array(consts[:_N_INTS], dtype=np.int64)
     floats = np.array(consts[_N_INTS:], dtype=np.float64)  # powers of two: exact
@@ -228,9 +235,8 @@ def _make_unpack(w: _Width):
             IT(ci[0]), IT(ci[1]), IT(ci[2]), IT(ci[3]), IT(ci[4]), IT(ci[5]),
             IT(ci[6]), IT(ci[7]), IT(ci[8]), IT(ci[9]), IT(ci[10]), IT(ci[11]),
             IT(ci[12]), IT(ci[13]), IT(ci[14]), IT(ci[15]), IT(ci[16]),
-            np.uint64(ci[17]), UT(ci[18]), ci[19] != 0,
+            np.uint64(ci[17]), UT(ci[18]), ci[19] != 0, IT(ci[20]), IT(ci[21]),
             FT(cf[0]), FT(cf[1]), FT(cf[2]), FT(cf[3]), FT(cf[4]), FT(cf[5]),
-            FT(cf[6]),
         )  # fmt: skip
 
     return unpack
@@ -258,9 +264,10 @@ def _make_round_bits(w: _Width):
     MAGIC, TWO52 = np.uint64(0x4330000000000000), 2.0**52
     TWO52_32, TWO32 = 2.0**52 + 2.0**32, 2.0**32
     TWO_MB = FT(2.0**w.mant)
-    # the doubt of a stochastic rounding that needs no more bits (see sr_up),
-    # reduced with min (32-bit kernel) or or (64-bit kernel) over a block
-    DOUBT_NONE = UT(0xFFFFFFFF) if width == 32 else ZERO
+    # sr_fast's fixed point below B: the bits the width's floats hold exactly
+    TWO_F = FT(2.0**24) if width == 32 else 2.0**32
+    ALL_F = IT(0xFFFFFFFF) if width == 64 else ZERO
+    ONE_F = FT(1.0)
 
     @jit_inline
     def shift_up(m, s):
@@ -284,37 +291,52 @@ def _make_round_bits(w: _Width):
         return shift_up(frac_m, sh)
 
     @jit_inline
-    def sr_up(a, small, rem_n, rem_q, k, c, exact):
-        """Stochastic: whether the fraction rounded off and the random word ``k``
-        carry out of 64 bits when added (their ``random_bits`` leading bits).
+    def sr_exact(a, small, rem_n, k, c):
+        """Stochastic, exactly (64-bit kernel): whether the fraction rounded off
+        and the whole random word ``k`` carry out of 64 bits when added, both cut
+        to their ``random_bits`` leading bits."""
+        keep = c.keep_mask
+        return _and(frac_bits(a, small, rem_n, c), keep) > _not(_and(k, keep))
 
-        Returns (up, doubt). Unless ``exact`` (64-bit kernel only), just the upper
-        32 bits of each are added, and ``doubt`` is 0 (32-bit kernel) or 1
-        (64-bit kernel) where those sum to all ones, so that a carry out of the
-        lower halves would decide (if random_bits > 32).
+    @jit_inline
+    def sr_fast(a, rem_q, k, c):
+        """Stochastic from the upper 32 bits of the random word ``k``.
+
+        Returns (r_n, up_s, doubt): the rounded magnitude bits in the normal range,
+        whether to round up below B, and 1 where the bits of ``k`` not looked at
+        could change either (the runner then redoes the block with sr_exact).
+
+        Cutting the word to random_bits leaves a multiple K of 2**(64 - r), so
+        fraction + K carries exactly when the fraction cut to r bits does: only
+        the word needs the mask. In the normal range the fraction is rem_n / 2**d0
+        and the carry is that of rem_n + (K >> (64 - d0)): add those bits of K to
+        ``a`` and truncate (a carry into the exponent is the next binade). Below B
+        the fraction rem_q is a float, compared with 2**F - (K >> (64 - F)) in
+        F-bit fixed point (F = 24 for float32, 32 for float64: what the width's
+        floats hold exactly).
         """
-        if exact:
-            keep = c.keep_mask
-            up = _and(frac_bits(a, small, rem_n, c), keep) > _not(_and(k, keep))
-            return up, DOUBT_NONE
         k_hi = _and(UT(k >> np.uint64(32)), c.keep_hi)
+        rnd = _and(IT(_shl(_shr(k_hi, UT(c.sr_right)), UT(c.sr_left))), c.mask0)
+        r_n = _and(_add(a, rnd), _not(c.mask0))
+        # the d0 - 32 bits of K below k_hi carry too if the sum's upper 32 bits
+        # of the d0 dropped are all ones (64-bit kernel, d0 > 32)
+        doubt_n = False
+        if width == 64:
+            doubt_n = _shr(_and(_add(a, rnd), c.mask0), c.sr_left) == ALL_F
         if width == 32:
-            frac_hi = _and(frac_bits(a, small, rem_n, c), c.keep_hi)
-            k_not = _xor(k_hi, ALL32)
-            return frac_hi > k_not, _xor(frac_hi, k_not)
-        # 64 bits: in float64, y = 2**32 * fraction (exact) carries with k_hi
-        # when y >= 2**32 - k_hi, whatever random_bits masks off (an integer
-        # threshold, so flooring y first changes nothing)
-        y_n = (UT(_or(UT(rem_n), MAGIC)).view(FT) - TWO52) * c.frac_scale_n
-        y = rem_q * TWO32 if small else y_n
-        threshold = TWO52_32 - UT(_or(k_hi, MAGIC)).view(FT)
-        up = y >= threshold
-        return up, ONE if y >= threshold - 1.0 and not up else ZERO
+            f = np.floor(rem_q * TWO_F)
+            threshold = TWO_F - FT(IT(_shr(k_hi, UT(8))))
+        else:
+            f = rem_q * TWO_F
+            threshold = TWO52_32 - UT(_or(k_hi, MAGIC)).view(FT)
+        up_s = f >= threshold
+        doubt_s = f >= threshold - ONE_F and not up_s
+        return r_n, up_s, ONE if (doubt_s if a < c.normal else doubt_n) else ZERO
 
     @jit_inline
     def round_bits(b, c, mode, k, exact):
         """Round one bit pattern; return the result bits, the overflow flag, and
-        whether a stochastic rounding needs the whole random word (sr_up)."""
+        whether a stochastic rounding needs the whole random word (sr_fast)."""
         # 1. unpack
         a = _and(b, ABS)
         sign = _xor(b, a)
@@ -328,7 +350,7 @@ def _make_round_bits(w: _Width):
         x = IT(a).view(FT)
         x_s = x * c.scale
         near = (x_s + c.sub_c) - c.sub_c  # ties to even; exact
-        doubt = DOUBT_NONE
+        doubt = ZERO
         if mode == RNE:
             lsb = _and(_shr(a, c.d0), c.lsb1)
             r_n = _and(_add(_add(a, c.hm1), lsb), _not(c.mask0))
@@ -341,6 +363,8 @@ def _make_round_bits(w: _Width):
             if mode == RNA:
                 r_n = _and(_add(a, c.half0), _not(c.mask0))
                 up_s = rem_q >= 0.5
+            elif mode == SR and not exact:
+                r_n, up_s, doubt = sr_fast(a, rem_q, k, c)
             elif mode == RO:
                 r_n = _or(trunc_n, c.unit0 if rem_n != ZERO else ZERO)
                 # the last bit of the integer q_low, in the bits of q_low + 2**MB
@@ -358,7 +382,7 @@ def _make_round_bits(w: _Width):
                 elif mode == SRE:
                     up = inexact and (k >> np.uint64(63)) != np.uint64(0)
                 else:
-                    up, doubt = sr_up(a, small, rem_n, rem_q, k, c, exact)
+                    up = sr_exact(a, small, rem_n, k, c)
                 r_n = _add(trunc_n, c.unit0 if up else ZERO)
                 up_s = up
             r_s = low_x + c.tiny if up_s else low_x
@@ -483,7 +507,7 @@ def _make_kernel(
             lo = np.uint64(blk * BLOCK)
             hi = np.uint64(min((blk + 1) * BLOCK, size))
             n0 = n1 = n2 = _sub(c.max, c.max)  # zeros of the width's int
-            doubt = np.uint32(0xFFFFFFFF) if width == 32 else np.int64(0)
+            doubt = _sub(c.max, c.max)
             if stochastic and not given_words:
                 # the upper halves of randomness.random_word: a Weyl sequence
                 # through lowbias32 (the lower halves only matter in doubt)
@@ -504,7 +528,7 @@ def _make_kernel(
                     b = np.float32(x[i]).view(np.int32)
                     r, overflow, d = _round_bits32(b, c, mode, k, False)
                     out[i] = np.int32(r).view(np.float32)
-                    doubt = min(doubt, d)
+                    doubt = _or(doubt, d)
                     if counting:
                         e0, e1, e2 = _count32(b, r, overflow, c)
                         n0, n1, n2 = _add(n0, e0), _add(n1, e1), _add(n2, e2)
@@ -519,8 +543,8 @@ def _make_kernel(
             if counting:
                 _store_counts(counts, blk, n0, n1, n2)
             # (a carry from the lower halves of the words could matter)
-            unsure = doubt == 0 if width == 32 else doubt != 0
-            counts[blk, 6] = 1 if mode == SR and unsure and c.lo_matters else 0
+            unsure = doubt != 0 and c.lo_matters
+            counts[blk, 6] = 1 if mode == SR and unsure else 0
 
     return (jit_parallel if parallel else jit)(kernel)
 
@@ -538,14 +562,9 @@ def round_kernel(mode: int, counting: bool):
 
     def run(x, out, plan, seed, words, rshift, rmask):
         width = 32 if x.dtype == np.float32 else 64
-        # float64 stochastic rounding: without the counts LLVM vectorizes the loop
-        # into AVX2 code (64-bit int/float conversions, scalarized) about 6x slower
-        # than the scalar loop it makes with them (22 ms against 3.5 ms for 10**6
-        # values), so count anyway and drop the counts
-        count_here = counting or (width == 64 and mode == SR)
         key = (
             mode,
-            count_here,
+            counting,
             width,
             mode in (SR, SRE) and words.size > 0,
             x.size > BLOCK,  # parallel only over more than one block
@@ -560,7 +579,7 @@ def round_kernel(mode: int, counting: bool):
         if mode == SR and counts[:, 6].any():
             ci, cf = make_consts(plan, 64, int(rshift))
             unsure = np.flatnonzero(counts[:, 6])
-            _redo_blocks(x, out, unsure, ci, cf, count_here, seed, words, counts)
+            _redo_blocks(x, out, unsure, ci, cf, counting, seed, words, counts)
         if not counting:
             return (0, 0, 0, 0, 0, 0)
         return tuple(counts[:, :6].sum(axis=0).tolist())

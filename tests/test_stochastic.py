@@ -211,6 +211,45 @@ def test_agrees_with_exact_oracle_for_any_words(
     assert stats.as_dict() == counts
 
 
+def _threshold_cases(fmt, dtype, r: int, n: int, seed: int):
+    """Inputs of ``dtype`` over the format's normal and subnormal ranges, each with
+    the two words that put the carry of (fraction + word), cut to r bits, just on
+    and just off: the cases where looking at too few bits of either goes wrong."""
+    g = grid_of(fmt)
+    gen = np.random.default_rng(seed)
+    e = gen.uniform(g.emin - g.precision - 2, g.emax + 1, n)
+    x = (gen.choice([-1.0, 1.0], n) * np.exp2(e)).astype(dtype)
+    xs, words = [], []
+    for v in x.tolist():
+        frac = neighbours(v, fmt)[2]
+        cut = math.floor(frac * (1 << r))  # the fraction's r leading bits
+        if cut == 0:
+            continue
+        low = int(gen.integers(0, 1 << (64 - r))) if r < 64 else 0
+        for top in ((1 << r) - cut, (1 << r) - cut - 1):  # carry, just no carry
+            xs.append(v)
+            words.append(top << (64 - r) | low)
+    return np.array(xs, dtype=dtype), np.array(words, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("r", [64, 40, 33, 32, 25, 24, 12])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp8_e4m3fn", "tf32"])
+def test_words_on_either_side_of_the_carry(name, dtype, r):
+    # The kernels compare the upper 32 (float32: 24) bits of fraction and word and
+    # redo a block exactly where the rest could carry: these words are that case.
+    fmt = lowprec.as_format(name)
+    x, words = _threshold_cases(fmt, dtype, r, 400, seed=r)
+    got = lowprec.round(x, fmt, rounding="stochastic", random_bits=r, rng=words)
+    want = [
+        round_exact_flags(
+            v, fmt, "stochastic", random_fraction_bits=r, random_word=w
+        )[0]
+        for v, w in zip(x.tolist(), words.tolist(), strict=True)
+    ]
+    assert_same_bits(got, np.array(want, dtype=dtype), x, f"{name} {dtype} r={r}")
+
+
 # ------------------------------------------------------------------ statistics
 
 
