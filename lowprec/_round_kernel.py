@@ -223,6 +223,22 @@ def make_consts(plan: RoundPlan, width: int, rshift: int) -> tuple[np.ndarray, .
     return ints, floats
 
 
+@functools.lru_cache(maxsize=512)
+def has_small_path(plan: RoundPlan, width: int) -> bool:
+    """Whether values below B need the float path in a ``width``-bit kernel.
+
+    They do not when the format's grid below B is the storage's own subnormal
+    grid coarsened by d0 bits, as for bf16 and tf32 in float32 (same emin, with
+    subnormals): dropping d0 bits of the magnitude then rounds storage subnormals
+    too, and the kernel compiled without the float path never multiplies a
+    subnormal operand, which costs the CPU a microcode assist per element.
+    """
+    w = _W32 if width == 32 else _W64
+    d0 = plan.d0 - (52 - w.mant)
+    t = math.frexp(np.int64(plan.tiny).view(np.float64))[1] - 1  # T = 2**t
+    return t != 1 - w.bias - w.mant + d0
+
+
 def _make_unpack(w: _Width):
     """The jitted constructor of a :class:`Consts` of width ``w`` from the arrays
     of make_consts."""
@@ -299,7 +315,7 @@ def _make_round_bits(w: _Width):
         return _and(frac_bits(a, small, rem_n, c), keep) > _not(_and(k, keep))
 
     @jit_inline
-    def sr_fast(a, rem_q, k, c):
+    def sr_fast(a, small, rem_q, k, c):
         """Stochastic from the upper 32 bits of the random word ``k``.
 
         Returns (r_n, up_s, doubt): the rounded magnitude bits in the normal range,
@@ -331,12 +347,14 @@ def _make_round_bits(w: _Width):
             threshold = TWO52_32 - UT(_or(k_hi, MAGIC)).view(FT)
         up_s = f >= threshold
         doubt_s = f >= threshold - ONE_F and not up_s
-        return r_n, up_s, ONE if (doubt_s if a < c.normal else doubt_n) else ZERO
+        return r_n, up_s, ONE if (doubt_s if small else doubt_n) else ZERO
 
     @jit_inline
-    def round_bits(b, c, mode, k, exact):
+    def round_bits(b, c, mode, k, exact, has_small):
         """Round one bit pattern; return the result bits, the overflow flag, and
-        whether a stochastic rounding needs the whole random word (sr_fast)."""
+        whether a stochastic rounding needs the whole random word (sr_fast).
+        Without ``has_small`` (see :func:`has_small_path`) the float path below B
+        is folded away."""
         # 1. unpack
         a = _and(b, ABS)
         sign = _xor(b, a)
@@ -344,7 +362,7 @@ def _make_round_bits(w: _Width):
 
         # 2. round. In the normal range (a >= B) drop the d0 low bits of a. Below
         # B round |x| * S onto the multiples of T': adding C does it to nearest.
-        small = a < c.normal
+        small = has_small and a < c.normal
         rem_n = _and(a, c.mask0)
         trunc_n = _xor(a, rem_n)
         x = IT(a).view(FT)
@@ -364,7 +382,7 @@ def _make_round_bits(w: _Width):
                 r_n = _and(_add(a, c.half0), _not(c.mask0))
                 up_s = rem_q >= 0.5
             elif mode == SR and not exact:
-                r_n, up_s, doubt = sr_fast(a, rem_q, k, c)
+                r_n, up_s, doubt = sr_fast(a, small, rem_q, k, c)
             elif mode == RO:
                 r_n = _or(trunc_n, c.unit0 if rem_n != ZERO else ZERO)
                 # the last bit of the integer q_low, in the bits of q_low + 2**MB
@@ -450,7 +468,7 @@ def _make_redo(helpers: int):
             for i in range(lo, hi):
                 k = words[i] if words.size > 0 else random_word(seed, i)
                 b = np.float64(x[i]).view(np.int64)
-                r, overflow, doubt = _round_bits64(b, c, SR, k, True)
+                r, overflow, doubt = _round_bits64(b, c, SR, k, True, True)
                 out[i] = np.int64(r).view(np.float64)  # exact in a float32 out too
                 if counting:
                     e0, e1, e2 = _count64(b, r, overflow, c)
@@ -476,9 +494,15 @@ _redo_blocks = _make_redo(_HELPERS)
 
 
 def _make_kernel(
-    mode: int, counting: bool, width: int, given_words: bool, parallel: bool
+    mode: int,
+    counting: bool,
+    width: int,
+    given_words: bool,
+    parallel: bool,
+    has_small: bool,
 ):
-    """Compile the loop for one (mode, counting, width, given_words, parallel).
+    """Compile the loop for one (mode, counting, width, given_words, parallel,
+    has_small).
 
     Each is its own function so that the other modes' branches, the counting, the
     other width and the other source of random words are folded away at compile
@@ -526,7 +550,7 @@ def _make_kernel(
                 # it they keep LLVM from vectorizing)
                 if width == 32:
                     b = np.float32(x[i]).view(np.int32)
-                    r, overflow, d = _round_bits32(b, c, mode, k, False)
+                    r, overflow, d = _round_bits32(b, c, mode, k, False, has_small)
                     out[i] = np.int32(r).view(np.float32)
                     doubt = _or(doubt, d)
                     if counting:
@@ -534,7 +558,7 @@ def _make_kernel(
                         n0, n1, n2 = _add(n0, e0), _add(n1, e1), _add(n2, e2)
                 else:
                     b = np.float64(x[i]).view(np.int64)
-                    r, overflow, d = _round_bits64(b, c, mode, k, False)
+                    r, overflow, d = _round_bits64(b, c, mode, k, False, has_small)
                     out[i] = np.int64(r).view(np.float64)
                     doubt = _or(doubt, d)
                     if counting:
@@ -568,6 +592,7 @@ def round_kernel(mode: int, counting: bool):
             width,
             mode in (SR, SRE) and words.size > 0,
             x.size > BLOCK,  # parallel only over more than one block
+            has_small_path(plan, width),
         )
         kernel = _KERNELS.get(key)
         if kernel is None:

@@ -8,6 +8,9 @@ plus the specials. ``lowprec.round`` must match, bit for bit:
 * the exact Fraction oracle (8-bit and smaller: all deterministic modes);
 * NumPy's float16 cast and ml_dtypes' bfloat16 cast from float32 (ties_to_even);
 * MPFR and the Fraction oracle for every fp16/bf16 mode (``@pytest.mark.slow``);
+* from float32 inputs (their own neighbours), bf16 and tf32, which the float32
+  kernel rounds on the integer path alone: the Fraction oracle near the subnormal
+  range, MPFR over every bf16 code (slow);
 * ``lowprec.reference.round_reference``, values and exception counts.
 """
 
@@ -221,6 +224,57 @@ def test_wide_format_matches_reference(name, rounding, subnormals, saturate):
     )
     assert_same_bits(got, ref, x, f"lowprec.round vs reference, {name} {rounding}")
     assert counts == ref_counts
+
+
+# ---------------------------- bf16 and tf32 from float32: the integer-only kernel
+# Their grid below the smallest normal is float32's own subnormal grid, so the
+# float32 kernel rounds every value, storage subnormals included, on the integer
+# path alone (_round_kernel.has_small_path); these inputs cross that region.
+
+
+@pytest.mark.parametrize("saturate", SATURATE)
+@pytest.mark.parametrize("subnormals", SUBNORMALS)
+@pytest.mark.parametrize("rounding", DETERMINISTIC_MODES)
+@pytest.mark.parametrize("name", ["bf16", "tf32"])
+def test_float32_inputs_near_the_subnormal_range(name, rounding, subnormals, saturate):
+    if name == "bf16":
+        x = inputs(name, "float32")
+        x = x[~(np.abs(x) >= 2.0**-124)]  # the lowest binades, zeros and NaN
+    else:  # (19 bits: too many codes to sweep) random float32 of those binades
+        bits = np.random.default_rng(0).integers(0, 3 << 23, 4000, dtype=np.uint32)
+        bits[::2] |= np.uint32(1 << 31)
+        x = bits.view(np.float32)
+    fmt = lowprec.as_format(name)
+    want, want_counts = round_exact_counts(
+        x, fmt, rounding, saturate=saturate, subnormals=subnormals
+    )
+    got, counts = run_lowprec(x, name, rounding, subnormals, saturate)
+    assert got.dtype == np.float32
+    assert_same_bits(got.astype(np.float64), want, x, f"{name} {rounding} float32")
+    assert counts == want_counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "rounding", "subnormals", "saturate"),
+    configs(["bf16"], MPFR_ROUNDING),
+)
+def test_bf16_float32_inputs_every_code(name, rounding, subnormals, saturate):
+    # (ties_to_away and to_odd: the Fraction oracle takes 20 s a sweep; the fast
+    # test above covers their float32 subnormal range)
+    x = inputs(name, "float32")
+    want = round_mpfr(
+        x.astype(np.float64),
+        lowprec.as_format(name),
+        rounding,
+        saturate=saturate,
+        subnormals=subnormals,
+    )
+    got = lowprec.round(
+        x, name, rounding=rounding, subnormals=subnormals, saturate=saturate
+    )
+    assert got.dtype == np.float32
+    assert_same_bits(got.astype(np.float64), want, x, f"bf16 {rounding} float32")
 
 
 # ------------------------------------------------- fp16 and bf16: every mode (slow)
