@@ -2,12 +2,19 @@
 
 :func:`round_rne` gives the bits of :func:`lowprec.round` ``(x, fmt)`` in the
 default mode, with two things the engine needs that the general entry point does
-not give cheaply: a serial kernel on float32 bits costing a few microseconds on
-the small arrays of a training step (the general kernel is parallel, and waking
-threads for a few hundred values costs more than rounding them), and the exact
-``x + plus`` rounded once (the weight update ``w + dw`` of a policy without master
-weights). ``tests/test_autograd.py`` checks it against :func:`lowprec.round` and
-:func:`lowprec.add` around every midpoint.
+not give cheaply: a serial, vectorized kernel on float32 bits costing about a
+microsecond per call plus a third of a nanosecond per value on the small arrays
+of a training step (the general kernel is parallel, and waking threads for a few
+hundred values costs more than rounding them), and the exact ``x + plus``
+rounded once (the weight update ``w + dw`` of a policy without master weights).
+:func:`round_rne_into` writes the result into an existing array (the optimizer's
+in-place updates). ``tests/test_autograd.py`` checks them against
+:func:`lowprec.round` and :func:`lowprec.add` around every midpoint.
+
+The engine calls these thousands of times per epoch, so the common case (float32
+data, no ``plus``) is tested first, a format's constants are derived once, and
+the kernels take Python ints and floats: Numba's dispatcher types those several
+times faster than NumPy scalars, and the dispatch is most of a call's cost.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lowprec._jit import jit
+from lowprec._jit import jit, jit_inline
 from lowprec.formats import Format, fp32, fp64
 from lowprec.rounding import fits
 from lowprec.rounding import round as round_to
@@ -24,61 +31,99 @@ from lowprec.rounding import round as round_to
 __all__ = ["round_rne"]
 
 _ONE = np.uint32(1)
+_U32 = np.uint32
+_F32 = np.dtype(np.float32)
+_SIGN = 0x80000000
+_ABS = 0x7FFFFFFF
+_INF = 0x7F800000
+
+
+@jit_inline
+def _rne_bits(b, half, mask, shift, tiny_bits, magic, big_bits):
+    """The bits of the float32 with bits ``b`` rounded to nearest, ties to even,
+    keeping the significand bits above ``shift``.
+
+    Every case is computed and the right one selected at the end, without
+    branches, so that the callers' loops vectorize; each step is a uint32
+    operation (Numba would widen to 64 bits otherwise).
+
+    1. Unpack: ``a = |b|`` and the sign bit ``s``.
+    2. Round, normal range of the target: the carry trick on the bits; adding
+       ``2**(shift-1) - 1`` plus the lowest kept bit carries into the kept bits
+       exactly when the dropped bits are above the midpoint, or at it with an
+       odd kept part; then clear them (inf stays inf).
+    3. Overflow: a result beyond ``big_bits`` (the target's max) is inf.
+    4. NaN stays NaN, payload kept.
+    5. Round, below ``tiny_bits`` (the target's smallest normal), where its
+       values are the multiples of ``q = magic * 2**-23``: ``|v| + magic`` lies
+       in ``[magic, 2 magic)``, where float32's spacing is ``q``, so the float32
+       addition rounds ``|v|`` to a multiple of ``q``, ties to even (``magic / q
+       = 2**23`` is even), and subtracting ``magic`` is exact (Sterbenz); then
+       the sign (a zero keeps it: -0.0).
+    """
+    a = _U32(b & _U32(_ABS))
+    s = _U32(b & _U32(_SIGN))
+    r = _U32(_U32(b + _U32(half + _U32(_U32(b >> shift) & _U32(1)))) & mask)
+    r = _U32(s | _U32(_INF)) if _U32(r & _U32(_ABS)) > big_bits else r
+    r = b if a > _U32(_INF) else r
+    av = _U32(a).view(np.float32)
+    sub = np.float32(np.float32(av + magic) - magic)
+    sub_bits = _U32(np.float32(sub).view(np.uint32) | s)
+    return sub_bits if a < tiny_bits else r
 
 
 @jit
-def _round_float32_kernel(x, y, add, out, outbits, drop, tiny, scale, big):
-    """``out = round(x)``, or ``round(x + y)`` with ``add``, to nearest, ties to
-    even, keeping ``24 - drop`` significand bits (float32 arrays; ``outbits`` is a
-    uint32 view of ``out``).
+def _round_float32_kernel(x, out, drop, tiny_bits, magic, big_bits):
+    """``out = round(x)`` to nearest, ties to even, keeping ``24 - drop``
+    significand bits (1-D float32 arrays; see :func:`_rne_bits`)."""
+    half = _U32((1 << (drop - 1)) - 1)
+    mask = _U32(0xFFFFFFFF ^ ((1 << drop) - 1))
+    shift = _U32(drop)
+    tiny = _U32(tiny_bits)
+    big = _U32(big_bits)
+    m = np.float32(magic)  # a power of two: exact
+    for i in range(x.size):
+        b = np.float32(x[i]).view(np.uint32)
+        r = _rne_bits(b, half, mask, shift, tiny, m, big)
+        out[i] = _U32(r).view(np.float32)
 
-    0. With ``add``: the float32 sum rounded to odd (TwoSum gives the exact error;
-       if it is not 0 and the last bit is even, step one unit toward the exact
-       sum; neighbouring floats of one sign differ by 1 in their bits).
-    1. NaN stays NaN.
-    2. Below ``tiny`` (the target's smallest normal) the target's values are the
-       multiples of ``1/scale``: round ``v * scale`` to an integer (exact scalings
-       in float64; np.rint ties to even).
-    3. Otherwise the carry trick on the bits: adding ``2**(drop-1) - 1`` plus the
-       lowest kept bit carries into the kept bits exactly when the dropped bits are
-       above the midpoint, or at it with an odd kept part; then clear them.
-    4. Overflow: a result beyond ``big`` (the target's max) is inf.
+
+@jit
+def _round_float32_sum_kernel(x, y, out, drop, tiny_bits, magic, big_bits):
+    """``out = round(x + y)``, the exact sum rounded once (as
+    :func:`_round_float32_kernel`).
+
+    The float32 sum is first rounded to odd: TwoSum gives the exact error; if it
+    is not 0 and the last bit is even, step one unit toward the exact sum
+    (neighbouring floats of one sign differ by 1 in their bits). It keeps at
+    least two more bits than the target, so the second rounding is innocuous.
     """
-    half = np.uint32((1 << (drop - 1)) - 1)
-    mask = np.uint32(0xFFFFFFFF ^ ((1 << drop) - 1))
-    shift = np.uint32(drop)
-    one = np.uint32(1)
-    for i in range(out.size):
+    half = _U32((1 << (drop - 1)) - 1)
+    mask = _U32(0xFFFFFFFF ^ ((1 << drop) - 1))
+    shift = _U32(drop)
+    tiny = _U32(tiny_bits)
+    big = _U32(big_bits)
+    m = np.float32(magic)
+    for i in range(x.size):
         v = x[i]
-        out[i] = v
-        if add:
-            w = y[i]
-            s = v + w
-            out[i] = s
-            bb = s - v
-            err = (v - (s - bb)) + (w - bb)
-            if err != 0 and abs(s) < np.inf and (outbits[i] & one) == 0:
-                if (err > 0) == (s > 0):
-                    outbits[i] = np.uint32(outbits[i] + one)
-                else:
-                    outbits[i] = np.uint32(outbits[i] - one)
-            v = out[i]
-        if v != v:
-            continue
-        if abs(v) < tiny:
-            out[i] = np.float32(np.rint(np.float64(v) * scale) / scale)
-        else:
-            b = outbits[i]
-            outbits[i] = np.uint32((b + np.uint32(half + ((b >> shift) & one))) & mask)
-            if abs(out[i]) > big:
-                out[i] = np.float32(np.inf) if v > 0 else np.float32(-np.inf)
+        w = y[i]
+        s = np.float32(v + w)
+        bb = np.float32(s - v)
+        err = np.float32((v - np.float32(s - bb)) + (w - bb))
+        b = np.float32(s).view(np.uint32)
+        if err != 0 and abs(s) < np.inf and (b & _U32(1)) == 0:
+            b = _U32(b + _U32(1)) if (err > 0) == (s > 0) else _U32(b - _U32(1))
+        r = _rne_bits(b, half, mask, shift, tiny, m, big)
+        out[i] = _U32(r).view(np.float32)
 
 
 class _RoundPlan(NamedTuple):
     fmt: Format
     float32_identity: bool  # fmt is fp32: rounding float32 data is the identity
     float64_identity: bool
-    kernel: tuple[int, np.float32, float, np.float32] | None
+    # the kernels' constants, as Python ints and floats (Numba's dispatcher types
+    # those several times faster than NumPy scalars)
+    kernel: tuple[int, int, float, int] | None
 
 
 _PLANS: dict[int, _RoundPlan] = {}
@@ -102,9 +147,10 @@ def _round_plan(fmt: Format) -> _RoundPlan:
     ):
         kernel = (
             24 - fmt.precision,
-            np.float32(fmt.smallest_normal),
-            float(2.0 ** (fmt.precision - 1 - fmt.emin)),
-            np.float32(fmt.max),
+            int(np.float32(fmt.smallest_normal).view(np.uint32)),
+            # 2**23 times the spacing of the subnormals (see _rne_bits)
+            float(2.0 ** (fmt.emin - fmt.precision + 24)),
+            int(np.float32(fmt.max).view(np.uint32)),
         )
     plan = _RoundPlan(fmt, fmt == fp32, fmt == fp64, kernel)
     _PLANS[id(fmt)] = plan
@@ -139,8 +185,18 @@ def round_rne(
     >>> round_rne(one, lowprec.bf16, plus=np.float32([2**-8 + 2**-30])).tolist()
     [1.0078125]
     """
-    plan = _round_plan(fmt)
-    single = x.dtype == np.float32
+    plan = _PLANS.get(id(fmt))
+    if plan is None or plan.fmt is not fmt:
+        plan = _round_plan(fmt)
+    single = x.dtype is _F32 or x.dtype == np.float32
+    if single and plus is None:  # the engine's common case, first
+        if plan.float32_identity:
+            return x
+        if plan.kernel is not None:
+            out = np.empty(x.shape, np.float32)
+            # reshape(-1): a view of contiguous data, else a C-order copy
+            _round_float32_kernel(x.reshape(-1), out.reshape(-1), *plan.kernel)
+            return out
     if plan.float32_identity if single else plan.float64_identity:
         return x if plus is None else x + plus  # one IEEE operation
     if plan.float32_identity and plus is None:  # float64 data to fp32
@@ -155,17 +211,64 @@ def round_rne(
         else:
             r = round_rne(_float32_to_odd(x), fmt)
         return r.astype(np.float32 if single else np.float64)
-    flat = np.ascontiguousarray(x).reshape(-1)
-    other = flat if plus is None else np.ascontiguousarray(plus).reshape(-1)
-    if other.shape != flat.shape or other.dtype != flat.dtype:
+    # float32 x + plus, to a kernel format
+    if plus.shape != x.shape or plus.dtype != x.dtype:
         raise ValueError(
             f"plus: expected {x.shape} {x.dtype}, got {plus.shape} {plus.dtype}"
         )
-    out = np.empty_like(flat)
-    _round_float32_kernel(
-        flat, other, plus is not None, out, out.view(np.uint32), *plan.kernel
+    out = np.empty(x.shape, np.float32)
+    _round_float32_sum_kernel(
+        x.reshape(-1), plus.reshape(-1), out.reshape(-1), *plan.kernel
     )
-    return out.reshape(x.shape)
+    return out
+
+
+def round_rne_into(
+    out: np.ndarray, x: np.ndarray, fmt: Format, *, plus: np.ndarray | None = None
+) -> None:
+    """``out[...] = round_rne(x, fmt, plus=plus)``, without the temporary array
+    where it can (the optimizer's in-place weight updates).
+
+    ``out`` is either ``x`` itself or an array that does not overlap ``x`` or
+    ``plus``: the kernels go through the values once, element by element.
+
+    Examples
+    --------
+    >>> import numpy as np, lowprec
+    >>> from lowprec._rne import round_rne_into
+    >>> w = np.ones(2, np.float32)
+    >>> round_rne_into(w, w, lowprec.bf16, plus=np.float32([2**-8, 2**-7]))
+    >>> w.tolist()  # a tie to the even 1.0, and one bf16 step
+    [1.0, 1.0078125]
+    """
+    plan = _PLANS.get(id(fmt))
+    if plan is None or plan.fmt is not fmt:
+        plan = _round_plan(fmt)
+    fast = (
+        x.dtype is _F32
+        and out.dtype is _F32
+        and out.shape == x.shape
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and x.flags.c_contiguous
+        and (plus is None or (plus.dtype is _F32 and plus.shape == x.shape))
+    )
+    if fast and plan.float32_identity:
+        if plus is None:
+            np.copyto(out, x)
+        else:
+            np.add(x, plus, out=out)  # one IEEE operation, as round_rne
+        return
+    if fast and plan.kernel is not None:
+        flat = out.reshape(-1)  # a view: the kernel writes into out
+        if plus is None:
+            _round_float32_kernel(x.reshape(-1), flat, *plan.kernel)
+        else:
+            _round_float32_sum_kernel(
+                x.reshape(-1), plus.reshape(-1), flat, *plan.kernel
+            )
+        return
+    out[...] = round_rne(x, fmt, plus=plus)
 
 
 def _sum_to_odd(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -66,8 +66,12 @@ dtype (for a matmul, the accumulator's value). Telemetry compares it with
 
 Rounding to fp16 and bf16 uses a small serial kernel on the float32 bits
 (:func:`lowprec._rne.round_rne`; the tests check it against :func:`lowprec.round`
-around every midpoint), which costs a few microseconds on the small arrays of a
-training step. Rounding to the storage format itself is skipped: it is the identity.
+around every midpoint), which costs one to two microseconds on the small arrays
+of a training step, most of it the call itself. Rounding to the storage format
+itself is skipped: it is the identity. What an op decides from formats alone
+(promotion, which format holds which, a backward matmul's input format) is derived
+once per policy and pair of formats, since the engine asks thousands of times per
+epoch.
 """
 
 from __future__ import annotations
@@ -129,9 +133,24 @@ class _Context:
             self.mm_acc = as_format(self.preset.accumulate)
             self.mm_products = self.preset.products
         self.order = policy.matmul_order
+        # float32 storage: the operands of the BLAS fast path need no conversion
+        self.single = self.dtype == np.float32
         # keyed by the formats' ids (the values keep the formats alive and are
-        # checked by identity): hashing a Format on every op costs too much
+        # checked by identity): hashing or comparing Formats on every op costs too
+        # much (a dataclass == compares every field)
         self._promote: dict[tuple[int, int], tuple[Format, Format, Format]] = {}
+        self._contains: dict[tuple[int, int], tuple[Format, Format, bool]] = {}
+        self._backward_mm: dict[tuple[int, int], tuple] = {}
+
+    def contains(self, wide: Format, narrow: Format) -> bool:
+        """:func:`_contains`, cached."""
+        if wide is narrow:
+            return True
+        found = self._contains.get((id(wide), id(narrow)))
+        if found is None or found[0] is not wide or found[1] is not narrow:
+            found = (wide, narrow, _contains(wide, narrow))
+            self._contains[id(wide), id(narrow)] = found
+        return found[2]
 
     def promote(self, out: Format, fmt: Format | None) -> Format:
         """``fmt`` if it is strictly wider than ``out``, else ``out``."""
@@ -158,9 +177,28 @@ class _Context:
     def covering(self, *fmts: Format) -> Format:
         """The preset's input format if it holds all ``fmts``, else fp32 or fp64."""
         for wide in (self.mm_in, fp32, fp64):
-            if all(_contains(wide, f) for f in fmts):
+            if all(self.contains(wide, f) for f in fmts):
                 return wide
         raise ValueError(f"no matmul input format holds {[f.name for f in fmts]}")
+
+    def backward_matmul(self, xfmt: Format, yfmt: Format) -> tuple:
+        """How a backward matmul of operands in ``xfmt`` and ``yfmt`` runs:
+        ``(input format, round x?, round y?, order)``, derived once per pair."""
+        found = self._backward_mm.get((id(xfmt), id(yfmt)))
+        if found is None or found[0] is not xfmt or found[1] is not yfmt:
+            in_fmt = self.covering(xfmt, yfmt)
+            order = self.order
+            if order == "unspecified" and in_fmt.precision > 12:
+                order = "sequential"  # products not exact in float32: no BLAS path
+            plan = (
+                in_fmt,
+                not self.contains(in_fmt, xfmt),
+                not self.contains(in_fmt, yfmt),
+                order,
+            )
+            found = (xfmt, yfmt, plan)
+            self._backward_mm[id(xfmt), id(yfmt)] = found
+        return found[2]
 
 
 @functools.cache  # unbounded: equal policies must share one context (ops check it)
@@ -233,7 +271,7 @@ class Tensor:
     ) -> None:
         ctx = _context(as_policy(policy))
         fmt = ctx.act if fmt is None else as_format(fmt)
-        if not _contains(ctx.storage, fmt):
+        if not ctx.contains(ctx.storage, fmt):
             raise ValueError(
                 f"fmt: {fmt.name} does not fit the policy's storage dtype "
                 f"{ctx.dtype} (policy {ctx.policy.name!r})"
@@ -528,6 +566,8 @@ def _operands(a: object, b: object, op: str) -> tuple[_Context, _Operand, _Opera
 def _operand(x: object, ctx: _Context, op: str) -> _Operand:
     if isinstance(x, Tensor):
         return _Operand(x.data, x.fmt, x)
+    if type(x) is float:  # a loss scale or weight: the same rounding, fewer checks
+        return _Operand(np.array(x, dtype=ctx.dtype), None, None)
     try:
         arr = np.asarray(as_float_array(x, "operand"), dtype=ctx.dtype)
     except TypeError:
@@ -539,6 +579,8 @@ def _operand(x: object, ctx: _Context, op: str) -> _Operand:
 
 
 def _broadcast_shape(a: np.ndarray, b: np.ndarray, op: str) -> None:
+    if not a.ndim or not b.ndim or a.shape == b.shape:
+        return  # a scalar (a loss scale) or equal shapes: nothing to check
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -1007,10 +1049,10 @@ def _product(
     if order == "unspecified":
         # lowprec.matmul's fast path: products of <= 12-bit values are exact in
         # float32, BLAS accumulates in float32; one rounding of the accumulator
-        c = np.matmul(
-            a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
-        )
-        return round_rne(c.astype(ctx.dtype, copy=False), out_fmt)
+        if ctx.single:
+            return round_rne(a @ b, out_fmt)  # float32 operands already
+        c = np.matmul(a.astype(np.float32), b.astype(np.float32))
+        return round_rne(c.astype(ctx.dtype), out_fmt)
     c = emulated_matmul(
         a,
         b,
@@ -1063,10 +1105,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     else:
         in_fmt = ctx.mm_in
         # autocast's cast to the GEMM's input format; its derivative is 1
-        if not _contains(in_fmt, a.fmt):
+        if not ctx.contains(in_fmt, a.fmt):
             av = round_rne(av, in_fmt)
             afmt = in_fmt
-        if not _contains(in_fmt, b.fmt):
+        if not ctx.contains(in_fmt, b.fmt):
             bv = round_rne(bv, in_fmt)
             bfmt = in_fmt
     with np.errstate(all="ignore"):
@@ -1092,10 +1134,9 @@ def _backward_product(
     is done by the caller, so that leaves can keep it as ``raw_grad``)."""
     if ctx.preset is None:
         return x @ y
-    in_fmt = ctx.covering(xfmt, yfmt)
-    x = x if _contains(in_fmt, xfmt) else round_rne(x, in_fmt)
-    y = y if _contains(in_fmt, yfmt) else round_rne(y, in_fmt)
-    order = ctx.order
-    if order == "unspecified" and in_fmt.precision > 12:
-        order = "sequential"  # products not exact in float32: no BLAS path
+    in_fmt, round_x, round_y, order = ctx.backward_matmul(xfmt, yfmt)
+    if round_x:
+        x = round_rne(x, in_fmt)
+    if round_y:
+        y = round_rne(y, in_fmt)
     return _product(ctx, x, y, in_fmt, ctx.mm_acc, order)

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from lowprec._rne import _sum_to_odd, round_rne
+from lowprec._rne import _sum_to_odd, round_rne, round_rne_into
 from lowprec.autograd import Tensor
 from lowprec.formats import Format
 from lowprec.policy import Policy, as_policy
@@ -174,17 +174,19 @@ class Optimizer:
                 if p.grad is None:
                     p.grad = np.zeros_like(p.data)
             return [p.grad for p in self.params]
+        if self._grads is not None:  # called several times per step: check first
+            for p, source in zip(self.params, self._grads_from, strict=True):
+                if p.grad is not source:
+                    break
+            else:
+                return self._grads
         sources = [p.grad for p in self.params]
-        fresh = self._grads is None or any(
-            s is not t for s, t in zip(sources, self._grads_from, strict=True)
-        )
-        if fresh:
-            dtype = self.policy.dtype
-            self._grads = [
-                np.zeros_like(p.data) if g is None else np.array(g, dtype=dtype)
-                for p, g in zip(self.params, sources, strict=True)
-            ]
-            self._grads_from = sources
+        dtype = self.policy.dtype
+        self._grads = [
+            np.zeros_like(p.data) if g is None else np.array(g, dtype=dtype)
+            for p, g in zip(self.params, sources, strict=True)
+        ]
+        self._grads_from = sources
         return self._grads
 
     def zero_grad(self) -> None:
@@ -237,8 +239,10 @@ class Optimizer:
         policy = self.policy
         fmt = policy.params
         if self._master is not None:
-            self._master[i] = rounded_sum(self._master[i], dw, policy.master)
-            p.data[...] = round_rne(self._master[i], fmt)
+            # in place: no temporary master or weight array per step
+            master = self._master[i]
+            round_rne_into(master, master, policy.master, plus=dw)
+            round_rne_into(p.data, master, fmt)
         elif self._compensation is not None:
             w, c = p.data, self._compensation[i]
             y = rounded_sum(dw, -c, fmt)

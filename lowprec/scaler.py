@@ -32,15 +32,37 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lowprec._jit import jit
 from lowprec.formats import Format, as_format, fp32
 
 __all__ = ["LossScaler"]
 
 MODES = ("dynamic", "static")
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_FLOATS = (np.float32, np.float64)
+
 # The per-optimizer stages of one step, as GradScaler's OptState.
 _UNSCALED = "unscaled"
 _STEPPED = "stepped"
+
+
+@jit
+def _unscale_kernel(g, inv):
+    """``g *= inv`` in place (1-D float32 or float64); True if any product is inf
+    or NaN. One pass instead of NumPy's multiply, isfinite and all.
+
+    ``inv`` arrives as a float64 holding a float32 value. For float64 ``g`` the
+    product is float64 arithmetic. For float32 ``g`` the float64 product of two
+    float32 values is exact (24 + 24 <= 53 bits), so storing it rounds once: the
+    bits of the float32 product (overflow and subnormals included).
+    """
+    bad = False
+    for i in range(g.size):
+        v = g[i] * inv
+        g[i] = v
+        bad |= not np.isfinite(g[i])
+    return bad
 
 
 class _Optimizer(Protocol):
@@ -165,6 +187,9 @@ class LossScaler:
         self._hysteresis_tracker = self._hysteresis
         # This step: id(optimizer) -> {"stage": ..., "found_inf": bool}.
         self._per_optimizer: dict[int, dict[str, Any]] = {}
+        # The last grad_format that passed the fp32 check (kept alive, compared by
+        # identity): as_format and the range checks cost more than the unscaling.
+        self._fp32_ok: object = None
 
     # ------------------------------------------------------------------ queries
 
@@ -301,12 +326,15 @@ class LossScaler:
             )
         if state is not None and state["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
-        fmt = as_format(optimizer.grad_format, "optimizer.grad_format")
-        if _narrower_than_fp32(fmt):
-            raise ValueError(
-                f"optimizer.grad_format is {fmt.name}: master gradients must be "
-                "fp32; use a policy with master weights"
-            )
+        declared = optimizer.grad_format
+        if declared is not self._fp32_ok:
+            fmt = as_format(declared, "optimizer.grad_format")
+            if _narrower_than_fp32(fmt):
+                raise ValueError(
+                    f"optimizer.grad_format is {fmt.name}: master gradients must be "
+                    "fp32; use a policy with master weights"
+                )
+            self._fp32_ok = declared
         grads = list(optimizer.gradients())
         for i, g in enumerate(grads):
             if not isinstance(g, np.ndarray):
@@ -314,7 +342,8 @@ class LossScaler:
                     f"optimizer.gradients()[{i}] must be a numpy array, got "
                     f"{type(g).__name__}"
                 )
-            if g.dtype not in (np.float32, np.float64):
+            dtype = g.dtype
+            if dtype is not _F32 and dtype is not _F64 and dtype not in _FLOATS:
                 raise ValueError(
                     f"optimizer.gradients()[{i}] has dtype {g.dtype}: attempting "
                     "to unscale low-precision gradients; master gradients must "
@@ -325,14 +354,19 @@ class LossScaler:
         # to float32 (with IEEE division both give the correctly rounded 1/S:
         # double rounding is harmless for a quotient when 53 >= 2*24 + 2).
         inv_scale = np.float32(1.0 / float(self._scale))
+        inv = float(inv_scale)  # exact; a Python float is the cheapest kernel argument
         found_inf = False
-        # An overflow here is reported through found_inf, not as a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
-            for g in grads:
-                # float32 * float32 -> float32, or float64 * (float32 value).
+        for g in grads:
+            flags = g.flags
+            if flags.c_contiguous and flags.writeable:
+                # float32 * float32 -> float32, or float64 * (float32 value);
+                # reshape(-1) of contiguous data is a view: unscaled in place
+                found_inf |= _unscale_kernel(g.reshape(-1), inv)
+                continue
+            # An overflow here is reported through found_inf, not as a warning.
+            with np.errstate(over="ignore", invalid="ignore"):
                 np.multiply(g, g.dtype.type(inv_scale), out=g)
-                if not np.isfinite(g).all():
-                    found_inf = True
+            found_inf |= not np.isfinite(g).all()
         self._per_optimizer[id(optimizer)] = {
             "stage": _UNSCALED,
             "found_inf": found_inf,

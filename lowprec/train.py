@@ -9,7 +9,8 @@ Training", ICLR 2018; the ``torch.cuda.amp`` examples):
    scaled; the scale stays constant until the effective step);
 2. telemetry of every parameter's gradient: what rounding to the gradient format
    flushed to zero, left subnormal or overflowed (``param.raw_grad`` against
-   ``param.grad``) and a histogram of log2|g| before rounding;
+   ``param.grad``), recorded per step and per layer, and a histogram of log2|g|
+   before rounding, added up per epoch;
 3. ``unscale_`` (fp32 master gradients times 1/scale), gradient clipping by global
    norm on the *unscaled* gradients;
 4. the step, skipped when any gradient is inf/NaN (with or without a scaler, so a
@@ -364,15 +365,26 @@ class TrainResult:
     summary : dict
         See :func:`train`.
     histograms : dict of str to list of int
-        Per parameter, counts of log2|g| of the nonzero gradients before rounding
-        to the gradient format (scaled, as the format sees them), summed over the
-        run, in the bins ``hist_edges`` (one per binade,
-        :data:`lowprec.telemetry.DEFAULT_LOG2_EDGES`).
+        Per parameter, and for the gradient of the loss with respect to the
+        logits (key ``"output"``), counts of log2|g| of the nonzero gradients
+        before rounding to the gradient format (scaled, as the format sees them),
+        summed over the run, in the bins ``hist_edges`` (one per binade,
+        :data:`lowprec.telemetry.DEFAULT_LOG2_EDGES`). All zeros without
+        telemetry.
     hist_edges : list of float
     gradient_format : str
         The policy's gradient format.
     model : lowprec.nn.Module or None
         The trained model (None after :meth:`from_json`).
+    epoch_histograms : dict of str to list of list of int
+        The same counts per epoch: ``epoch_histograms[name][e]`` holds epoch
+        ``e + 1``'s, and they sum to ``histograms[name]``. This is how the
+        histograms resolve time: the per-step records keep each layer's
+        :func:`~lowprec.telemetry.gradient_summary` (per step and per layer), but
+        a histogram has 277 bins, so one per layer and step would dominate the
+        log; one per epoch shows the gradients drifting through the format's
+        range at the cost of a few hundred numbers per layer and epoch. Empty
+        for logs written before it existed.
     """
 
     config: TrainConfig
@@ -382,6 +394,7 @@ class TrainResult:
     hist_edges: list[float]
     gradient_format: str
     model: Any = field(default=None, repr=False, compare=False)
+    epoch_histograms: dict[str, list[list[int]]] = field(default_factory=dict)
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -403,6 +416,7 @@ class TrainResult:
             "gradient_format": self.gradient_format,
             "hist_edges": list(self.hist_edges),
             "histograms": self.histograms,
+            "epoch_histograms": self.epoch_histograms,
         }
         return self.telemetry.to_dict()
 
@@ -425,6 +439,7 @@ class TrainResult:
             histograms=meta["histograms"],
             hist_edges=meta["hist_edges"],
             gradient_format=meta["gradient_format"],
+            epoch_histograms=meta.get("epoch_histograms", {}),
         )
 
     @classmethod
@@ -610,10 +625,13 @@ class _Run:
         )
         self.log = telemetry.Telemetry()
         self.edges = telemetry.DEFAULT_LOG2_EDGES
+        # this epoch's histograms; closed epochs move to epoch_hist and hist_total
         self.hist = {
             n: np.zeros(len(self.edges) - 1, dtype=np.int64)
             for n in [OUTPUT, *self.names]
         }
+        self.hist_total = {n: np.zeros_like(h) for n, h in self.hist.items()}
+        self.epoch_hist: dict[str, list[list[int]]] = {n: [] for n in self.hist}
         self.output_totals = Counts()
         # run totals for the summary
         self.param_totals = Counts()
@@ -633,6 +651,7 @@ class _Run:
                 self.train_step(step, epoch, order[lo : lo + c.effective_batch])
                 if c.eval_every and step % c.eval_every == 0:
                     self.evaluate(step, epoch)
+            self.close_epoch_histograms()
             if not c.eval_every and epoch < c.epochs:
                 self.evaluate(step, epoch)
         if self.log.evals[-1]["step"] != step:
@@ -642,11 +661,19 @@ class _Run:
             config=c,
             telemetry=self.log,
             summary=self.summarize(t0),
-            histograms={n: h.tolist() for n, h in self.hist.items()},
+            histograms={n: h.tolist() for n, h in self.hist_total.items()},
             hist_edges=self.edges.tolist(),
             gradient_format=self.grad_fmt.name,
             model=self.model,
+            epoch_histograms=self.epoch_hist,
         )
+
+    def close_epoch_histograms(self) -> None:
+        """Keep this epoch's histograms, add them to the run's, start at zero."""
+        for name, h in self.hist.items():
+            self.epoch_hist[name].append(h.tolist())
+            self.hist_total[name] += h
+            h[:] = 0
 
     def train_step(self, step: int, epoch: int, idx: np.ndarray) -> None:
         c, opt, scaler = self.config, self.opt, self.scaler
@@ -654,7 +681,7 @@ class _Run:
         opt.zero_grad()
         weight = c.loss_weight / c.accumulate
         losses = []
-        output = Counts()
+        output = Counts() if c.telemetry else None
         for j in range(c.accumulate):
             mb = idx[j * c.batch_size : (j + 1) * c.batch_size]
             logits = self.model(self.data.x_train[mb])
@@ -673,7 +700,9 @@ class _Run:
             scaler.unscale_(opt)
         if c.clip is not None:
             optim.clip_grad_norm_(opt, c.clip)
-        grads = opt.gradients()
+        # the arrays step() applies: for the finiteness check without a scaler
+        # and for the update telemetry
+        grads = opt.gradients() if c.telemetry or scaler is None else None
         before = [w.copy() for w in self.updated_arrays()] if c.telemetry else None
         if scaler is not None:
             applied = scaler.step(opt)
@@ -685,7 +714,8 @@ class _Run:
                 opt.step()
         if c.telemetry and applied:
             self.update_telemetry(before, grads, layers)
-        loss_value = float(np.mean(losses))
+        # the mean of one loss is that loss (np.mean of a list costs microseconds)
+        loss_value = losses[0] if len(losses) == 1 else float(np.mean(losses))
         extra = {}
         if c.telemetry:
             extra["output"] = output.summary()
@@ -693,7 +723,9 @@ class _Run:
         self.log.record_step(
             step, loss_value, scale, not applied, layers, epoch=epoch, **extra
         )
-        if scaler is not None:
+        if not self.bar.enabled:
+            self.bar.update()  # counts the step; a hidden bar shows nothing
+        elif scaler is not None:
             self.bar.update(loss=loss_value, scale=f"{scale:g}")
         else:
             self.bar.update(loss=loss_value)

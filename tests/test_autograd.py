@@ -9,7 +9,7 @@ import pytest
 
 import lowprec
 from lowprec import autograd as ag
-from lowprec._rne import round_rne
+from lowprec._rne import round_rne, round_rne_into
 from lowprec.autograd import Tensor
 from lowprec.nn import MLP
 from lowprec.policy import as_policy
@@ -70,6 +70,18 @@ def test_round_rne_fast_paths_equal_lowprec_round(fmt):
     nan = np.array([np.nan, -np.nan], dtype=np.float32)
     nan_payload = np.array([0x7F800001, 0xFFFFFFFF], dtype=np.uint32).view(np.float32)
     assert np.isnan(round_rne(np.concatenate([nan, nan_payload]), fmt)).all()
+
+
+@pytest.mark.parametrize("fmt", KERNEL_FORMATS, ids=lambda f: f.name)
+def test_round_rne_on_a_sweep_of_all_float32_bit_patterns(fmt):
+    # every 4093rd bit pattern (a prime stride: all low-bit residues occur), so
+    # every binade, the target's subnormals and float32's own, inf and NaN
+    codes = np.arange(0, 1 << 32, 4093, dtype=np.uint64).astype(np.uint32)
+    x = codes.view(np.float32)
+    got, want = round_rne(x, fmt), np.asarray(lowprec.round(x, fmt))
+    nan = np.isnan(x)
+    assert np.isnan(got[nan]).all()
+    same_bits(got[~nan], want[~nan])
 
 
 @pytest.mark.parametrize("fmt", KERNEL_FORMATS, ids=lambda f: f.name)
@@ -139,6 +151,28 @@ def test_round_rne_identity_and_other_formats():
     same_bits(round_rne(x, lowprec.fp8_e4m3fn), lowprec.round(x, lowprec.fp8_e4m3fn))
     z = np.array([0.1, 1e-300, 1e-45, 3.4028235e38, 3.4028236e38, 1e39, -1e-46])
     same_bits(round_rne(z, lowprec.fp32), lowprec.round(z, lowprec.fp32))
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [lowprec.fp16, lowprec.bf16, lowprec.fp32, lowprec.fp8_e4m3fn],
+    ids=lambda f: f.name,
+)
+def test_round_rne_into_equals_round_rne(fmt):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((8, 6)) * 2.0 ** rng.integers(-30, 20, (8, 6))).astype(F)
+    y = (rng.standard_normal((8, 6)) * 2.0**-12).astype(F)
+    for plus in (None, y):
+        want = round_rne(x, fmt, plus=plus)
+        out = np.empty_like(x)
+        round_rne_into(out, x, fmt, plus=plus)  # into another array
+        same_bits(out, want)
+        w = x.copy()
+        round_rne_into(w, w, fmt, plus=plus)  # in place
+        same_bits(w, want)
+        t = np.zeros((6, 8), F).T  # not C-contiguous: the general path
+        round_rne_into(t, x, fmt, plus=plus)
+        same_bits(t, want)
 
 
 # -- finite-difference gradient checks (fp64) ------------------------------------

@@ -307,6 +307,41 @@ def test_float64_gradients_are_unscaled_in_float64():
     np.testing.assert_array_equal(opt.grads[0].view(np.uint64), want.view(np.uint64))
 
 
+def test_unscaling_is_in_place_and_the_same_for_every_layout():
+    # C-contiguous arrays go through a one-pass kernel, the others through NumPy;
+    # both unscale in place, to the same bits, and both see an inf
+    rng = np.random.default_rng(3)
+    g = (rng.standard_normal((6, 5)) * 1e4).astype(np.float32)
+    opt = FakeOptimizer((6, 5), (6, 5), ())
+    opt.grads[1] = np.zeros((5, 6), np.float32).T  # Fortran order: not C-contiguous
+    opt.grads[1][...] = g
+    opt.grads[0][...] = g
+    opt.grads[2][...] = 3.0  # a 0-d gradient
+    arrays = list(opt.grads)
+    s = LossScaler("static", init_scale=3.0)
+    s.unscale_(opt)
+    assert all(a is b for a, b in zip(arrays, opt.grads, strict=True))
+    want = (g.astype(np.float64) * float(np.float32(1 / 3.0))).astype(np.float32)
+    for out in opt.grads[:2]:
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32))
+    assert opt.grads[2] == np.float32(3.0) * np.float32(1 / 3.0)
+    assert not s.found_inf
+    for bad in (0, 1):  # an inf in either kind of array is found
+        s = LossScaler("static", init_scale=3.0)
+        opt.grads[bad][2, 3] = np.inf
+        s.unscale_(opt)
+        assert s.found_inf
+        opt.grads[bad][2, 3] = 0.0
+
+
+def test_grad_format_is_checked_again_when_it_changes():
+    s, opt = LossScaler(), FakeOptimizer()
+    assert run(s, opt, clean=True)
+    opt.grad_format = "fp16"
+    with pytest.raises(ValueError, match="master gradients must be fp32"):
+        s.unscale_(opt)
+
+
 def test_power_of_two_scale_gives_bit_identical_gradients():
     rng = np.random.default_rng(2)
     g = (rng.standard_normal(1000) * 2.0 ** rng.integers(-60, 60, 1000)).astype(

@@ -246,6 +246,20 @@ def test_eval_schedule_and_step_records():
         s["output"]["nonzero"] for s in r.steps
     )
     assert r.steps[0]["output"]["nonzero"] == 16 * 4  # batch x classes
+    # the same counts per epoch, summing to the run's
+    assert set(r.epoch_histograms) == set(r.histograms)
+    for name, per_epoch in r.epoch_histograms.items():
+        assert len(per_epoch) == 2
+        np.testing.assert_array_equal(np.sum(per_epoch, axis=0), r.histograms[name])
+    epoch_one = sum(
+        s["nonzero"]
+        for step in r.steps
+        if step["epoch"] == 1
+        for s in step["layers"].values()
+    )
+    assert epoch_one == sum(
+        np.sum(h[0]) for n, h in r.epoch_histograms.items() if n != "output"
+    )
 
 
 def test_json_log_round_trip(tmp_path):
@@ -258,6 +272,7 @@ def test_json_log_round_trip(tmp_path):
     assert back.summary == r.summary
     assert back.steps == r.steps and back.evals == r.evals
     assert back.histograms == r.histograms and back.gradient_format == "fp32"
+    assert back.epoch_histograms == r.epoch_histograms
     assert [s["scale"] for s in r.steps[:4]] == [256.0, 256.0, 256.0, 512.0]
 
 
