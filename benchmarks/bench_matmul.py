@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_matmul.py            # n = 256, 512, 1024, best of 5
     python benchmarks/bench_matmul.py --quick    # n = 128, 256, best of 3
+    python benchmarks/bench_matmul.py --only unspecified v100  # some methods only
 
 The operands are square n x n matrices of uniform [0, 1) values (``--normal``:
 standard normal) rounded with ``lowprec.round`` to each preset's input format, so
@@ -59,6 +60,7 @@ import argparse  # noqa: E402
 import datetime  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -547,6 +549,13 @@ def main() -> None:
         metavar="S",
         help="stop timing a method at one size after S s (15; --quick 5)",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TEXT",
+        help="time only the methods whose 'library preset order rounding' contains "
+        "one of these (sgemm is always timed); e.g. --only unspecified model=v100",
+    )
     args = parser.parse_args()
     sizes = args.sizes or ([128, 256] if args.quick else [256, 512, 1024])
     args.repeat = 3 if args.quick else 5
@@ -562,12 +571,17 @@ def main() -> None:
 
     ours = lowprec_methods()
     others, notes = baseline_methods()
-    methods = [others[0]] + ours + others[1:]
+    methods = [others[0]] + [
+        m
+        for m in ours + others[1:]
+        if not args.only or any(t in " ".join(m.key) for t in args.only)
+    ]
 
     print("### Machine\n\n" + "\n".join(machine()))
     flags = " --quick" if args.quick else ""
     flags += " --normal" if args.normal else ""
     flags += f" --sizes {' '.join(map(str, sizes))}" if args.sizes else ""
+    flags += " --only " + " ".join(map(shlex.quote, args.only)) if args.only else ""
     dist = "standard normal" if args.normal else "uniform [0, 1)"
     print(
         f"- command: `python benchmarks/bench_matmul.py{flags}` (n = "
@@ -635,7 +649,8 @@ def main() -> None:
             if (
                 m.order == "rank-1 updates"
                 and m.result is not None
-                and (ref.result is not None)
+                and ref is not None
+                and ref.result is not None
             ):
                 agree.append(
                     "- "

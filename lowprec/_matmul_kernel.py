@@ -27,7 +27,12 @@ integer operations per rounding, on float32 lanes when the data allow, and hands
 the rare lanes it does not cover back to the general steps. Kernels are
 specialized by closure constants that are plain ints and tuples of them and call
 module-level helpers only, so that Numba's cache can key on them (a closure cell
-holding a dispatcher pickles differently in every process).
+holding a dispatcher pickles differently in every process). Every jitted function
+here also keeps :data:`_HELPERS`, a stamp of the source of the modules it inlines,
+in its closure, so that the cache does not outlive a change to them.
+
+:func:`to_float32` (the last section) checks and converts the operands of
+``lowprec.matmul``'s float32 BLAS path in one pass.
 """
 
 from __future__ import annotations
@@ -36,14 +41,24 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from lowprec import _eft, _jit, _pair_round, modes, randomness
 from lowprec._eft import fma, fma_pair, two_prod, two_sum
 from lowprec._jit import jit, jit_inline, jit_parallel
 from lowprec._pair_round import count_one, round_bits
+from lowprec._round_kernel import _source_stamp
 from lowprec.modes import RD, RNE
 
 SEQUENTIAL, PAIRWISE, BLOCKED, KAHAN = range(4)
 ORDERS = ("sequential", "pairwise", "blocked", "kahan")
 _STEPS = 5  # event indices per (i, j, k): product, add, Kahan's three more
+
+# Numba's cache checks only this file, and its key holds a function's own bytecode
+# and closure, not the code it inlines or calls: every jitted function here keeps
+# this stamp of the other modules' source in its closure (the ``_make_*``
+# factories), so that a change to a helper (or to the JIT options) recompiles it.
+# (The globals RD, RNE, ... are frozen into the code as well: modes is stamped.)
+_STAMPED = (_eft, _jit, _pair_round, modes, randomness)
+_HELPERS = _source_stamp(*_STAMPED)
 
 
 # ---------------------------------------------------------------------------------
@@ -55,17 +70,27 @@ _STEPS = 5  # event indices per (i, j, k): product, add, Kahan's three more
 # ``rs`` and unpack it once per call.
 
 
-@jit
-def _rnd(hi, lo, idx, plan, mode, counting, seed, rshift, rmask, words, cnt):
-    # hi + lo rounded once to plan's format; counted into cnt if asked
-    b = np.float64(hi).view(np.int64)
-    rb, overflow = round_bits(b, lo, idx, plan, mode, seed, words, rshift, rmask)
-    if counting:
-        c = count_one(b, lo, rb, overflow, plan)
-        for t in range(6):
-            cnt[t] += c[t]
-        cnt[6] += 1  # every rounding is one event of the stats' total
-    return np.int64(rb).view(np.float64)
+def _make_rnd():
+    helpers = _HELPERS
+
+    @jit
+    def _rnd(hi, lo, idx, plan, mode, counting, seed, rshift, rmask, words, cnt):
+        # hi + lo rounded once to plan's format; counted into cnt if asked
+        if helpers < 0:  # never: the stamp only keys the cache
+            return 0.0
+        b = np.float64(hi).view(np.int64)
+        rb, overflow = round_bits(b, lo, idx, plan, mode, seed, words, rshift, rmask)
+        if counting:
+            c = count_one(b, lo, rb, overflow, plan)
+            for t in range(6):
+                cnt[t] += c[t]
+            cnt[6] += 1  # every rounding is one event of the stats' total
+        return np.int64(rb).view(np.float64)
+
+    return _rnd
+
+
+_rnd = _make_rnd()
 
 
 @jit_inline
@@ -139,9 +164,12 @@ def _make_kernel(
     (p <= 26), so ``two_sum(acc, a*b)`` is the exact multiply-add.
     """
     cfg = (mode, counting, round_products, exact_products)
+    helpers = _HELPERS
 
     @jit
     def kernel(a, b, out, pplan, aplan, oplan, seed, rshift, rmask, words, block):
+        if helpers < 0:  # never: the stamp only keys the cache
+            return np.zeros(7, dtype=np.int64)
         m, kdim = a.shape
         n = b.shape[1]
         out_base = m * n * kdim * _STEPS
@@ -452,50 +480,100 @@ _RNE_EXACT = (RNE, False, False, True)
 _RNE_ROUNDED = (RNE, False, True, True)
 
 
-@jit
-def _fix_add(x, aik, bkj, idx, pplan, aplan, round_products, rs, cnt):
-    seed, rshift, rmask, words = rs
-    if round_products:
+def _make_fix_add():
+    helpers = _HELPERS
+
+    @jit
+    def _fix_add(x, aik, bkj, idx, pplan, aplan, round_products, rs, cnt):
+        if helpers < 0:  # never: the stamp only keys the cache
+            return 0.0
+        seed, rshift, rmask, words = rs
+        if round_products:
+            return _add_term(
+                x,
+                aik,
+                bkj,
+                idx,
+                pplan,
+                aplan,
+                _RNE_ROUNDED,
+                seed,
+                rshift,
+                rmask,
+                words,
+                cnt,
+            )
         return _add_term(
-            x,
-            aik,
-            bkj,
-            idx,
-            pplan,
-            aplan,
-            _RNE_ROUNDED,
-            seed,
-            rshift,
-            rmask,
-            words,
-            cnt,
+            x, aik, bkj, idx, pplan, aplan, _RNE_EXACT, seed, rshift, rmask, words, cnt
         )
-    return _add_term(
-        x, aik, bkj, idx, pplan, aplan, _RNE_EXACT, seed, rshift, rmask, words, cnt
-    )
+
+    return _fix_add
 
 
-@jit
-def _fix_term(aik, bkj, idx, pplan, round_products, rs, cnt):
-    seed, rshift, rmask, words = rs
-    if round_products:
-        return _term_pair(
-            aik, bkj, idx, pplan, _RNE_ROUNDED, seed, rshift, rmask, words, cnt
-        )[0]
-    return aik * bkj
+_fix_add = _make_fix_add()
 
 
-@jit
-def _fix_sum(x, y, idx, aplan, rs, cnt):
-    seed, rshift, rmask, words = rs
-    s, slo = two_sum(x, y)
-    return _rnd(s, slo, idx, aplan, RNE, False, seed, rshift, rmask, words, cnt)
+def _make_fix_term():
+    helpers = _HELPERS
+
+    @jit
+    def _fix_term(aik, bkj, idx, pplan, round_products, rs, cnt):
+        if helpers < 0:  # never: the stamp only keys the cache
+            return 0.0
+        seed, rshift, rmask, words = rs
+        if round_products:
+            return _term_pair(
+                aik, bkj, idx, pplan, _RNE_ROUNDED, seed, rshift, rmask, words, cnt
+            )[0]
+        return aik * bkj
+
+    return _fix_term
 
 
-@jit
-def _fix_kahan(x, c, aik, bkj, idx, pplan, aplan, round_products, rs, cnt):
-    seed, rshift, rmask, words = rs
-    if round_products:
+_fix_term = _make_fix_term()
+
+
+def _make_fix_sum():
+    helpers = _HELPERS
+
+    @jit
+    def _fix_sum(x, y, idx, aplan, rs, cnt):
+        if helpers < 0:  # never: the stamp only keys the cache
+            return 0.0
+        seed, rshift, rmask, words = rs
+        s, slo = two_sum(x, y)
+        return _rnd(s, slo, idx, aplan, RNE, False, seed, rshift, rmask, words, cnt)
+
+    return _fix_sum
+
+
+_fix_sum = _make_fix_sum()
+
+
+def _make_fix_kahan():
+    helpers = _HELPERS
+
+    @jit
+    def _fix_kahan(x, c, aik, bkj, idx, pplan, aplan, round_products, rs, cnt):
+        if helpers < 0:  # never: the stamp only keys the cache
+            return 0.0, 0.0
+        seed, rshift, rmask, words = rs
+        if round_products:
+            return _kahan_step(
+                x,
+                c,
+                aik,
+                bkj,
+                idx,
+                pplan,
+                aplan,
+                _RNE_ROUNDED,
+                seed,
+                rshift,
+                rmask,
+                words,
+                cnt,
+            )
         return _kahan_step(
             x,
             c,
@@ -504,16 +582,18 @@ def _fix_kahan(x, c, aik, bkj, idx, pplan, aplan, round_products, rs, cnt):
             idx,
             pplan,
             aplan,
-            _RNE_ROUNDED,
+            _RNE_EXACT,
             seed,
             rshift,
             rmask,
             words,
             cnt,
         )
-    return _kahan_step(
-        x, c, aik, bkj, idx, pplan, aplan, _RNE_EXACT, seed, rshift, rmask, words, cnt
-    )
+
+    return _fix_kahan
+
+
+_fix_kahan = _make_fix_kahan()
 
 
 # The loops over j of the fast kernel, one function each: Numba's IR inlining
@@ -521,169 +601,234 @@ def _fix_kahan(x, c, aik, bkj, idx, pplan, aplan, round_products, rs, cnt):
 # inlined (one call per row and step; compiled and cached once per lane type).
 
 
-@jit
-def _step(acc, nxt, aw, bw, a, b, i, k, pc, ac, pplan, aplan, rs, cnt):
-    """nxt = acc + a[i, k] * b[k, :], each lane rounded once (a step of the sum)."""
-    n = acc.size
-    kdim = a.shape[1]
-    aik = aw[i, k]
-    brow = bw[k]
-    bad = False
-    for j in range(n):
-        v, ok = _add_fast(acc[j], aik, brow[j], pc, ac)
-        nxt[j] = v
-        bad |= not ok
-    if bad:
+def _make_step():
+    helpers = _HELPERS
+
+    @jit
+    def _step(acc, nxt, aw, bw, a, b, i, k, pc, ac, pplan, aplan, rs, cnt):
+        """nxt = acc + a[i, k] * b[k, :], each lane rounded once (a step of the sum)."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return
+        n = acc.size
+        kdim = a.shape[1]
+        aik = aw[i, k]
+        brow = bw[k]
+        bad = False
         for j in range(n):
             v, ok = _add_fast(acc[j], aik, brow[j], pc, ac)
-            if not ok:
-                idx = ((i * n + j) * kdim + k) * _STEPS
-                nxt[j] = _fix_add(
-                    np.float64(acc[j]),
-                    a[i, k],
-                    b[k, j],
-                    idx,
-                    pplan,
-                    aplan,
-                    len(pc) > 0,
-                    rs,
-                    cnt,
-                )
+            nxt[j] = v
+            bad |= not ok
+        if bad:
+            for j in range(n):
+                v, ok = _add_fast(acc[j], aik, brow[j], pc, ac)
+                if not ok:
+                    idx = ((i * n + j) * kdim + k) * _STEPS
+                    nxt[j] = _fix_add(
+                        np.float64(acc[j]),
+                        a[i, k],
+                        b[k, j],
+                        idx,
+                        pplan,
+                        aplan,
+                        len(pc) > 0,
+                        rs,
+                        cnt,
+                    )
+
+    return _step
 
 
-@jit
-def _join(x, y, out, i, kdim, node, event, ac, aplan, rs, cnt):
-    """out = x + y, each lane rounded once; (i, j, node, event) names the event."""
-    n = x.size
-    bad = False
-    for j in range(n):
-        v, ok = _sum_fast(x[j], y[j], ac)
-        out[j] = v
-        bad |= not ok
-    if bad:
+_step = _make_step()
+
+
+def _make_join():
+    helpers = _HELPERS
+
+    @jit
+    def _join(x, y, out, i, kdim, node, event, ac, aplan, rs, cnt):
+        """out = x + y, each lane rounded once; (i, j, node, event) names the event."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return
+        n = x.size
+        bad = False
         for j in range(n):
             v, ok = _sum_fast(x[j], y[j], ac)
-            if not ok:
-                idx = ((i * n + j) * kdim + node) * _STEPS + event
-                out[j] = _fix_sum(
-                    np.float64(x[j]), np.float64(y[j]), idx, aplan, rs, cnt
-                )
+            out[j] = v
+            bad |= not ok
+        if bad:
+            for j in range(n):
+                v, ok = _sum_fast(x[j], y[j], ac)
+                if not ok:
+                    idx = ((i * n + j) * kdim + node) * _STEPS + event
+                    out[j] = _fix_sum(
+                        np.float64(x[j]), np.float64(y[j]), idx, aplan, rs, cnt
+                    )
+
+    return _join
 
 
-@jit
-def _terms(trow, aw, bw, a, b, i, k, pc, pplan, rs, cnt):
-    """trow = the terms a[i, k] * b[k, :], rounded to the products format if asked."""
-    n = trow.size
-    kdim = a.shape[1]
-    aik = aw[i, k]
-    brow = bw[k]
-    bad = False
-    for j in range(n):
-        t, ok = _term_fast(aik, brow[j], pc)
-        trow[j] = t
-        bad |= not ok
-    if bad:
+_join = _make_join()
+
+
+def _make_terms():
+    helpers = _HELPERS
+
+    @jit
+    def _terms(trow, aw, bw, a, b, i, k, pc, pplan, rs, cnt):
+        """trow = the terms a[i, k] * b[k, :], rounded to the products format if
+        asked."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return
+        n = trow.size
+        kdim = a.shape[1]
+        aik = aw[i, k]
+        brow = bw[k]
+        bad = False
         for j in range(n):
             t, ok = _term_fast(aik, brow[j], pc)
-            if not ok:
-                idx = ((i * n + j) * kdim + k) * _STEPS
-                trow[j] = _fix_term(a[i, k], b[k, j], idx, pplan, len(pc) > 0, rs, cnt)
+            trow[j] = t
+            bad |= not ok
+        if bad:
+            for j in range(n):
+                t, ok = _term_fast(aik, brow[j], pc)
+                if not ok:
+                    idx = ((i * n + j) * kdim + k) * _STEPS
+                    trow[j] = _fix_term(
+                        a[i, k], b[k, j], idx, pplan, len(pc) > 0, rs, cnt
+                    )
+
+    return _terms
 
 
-@jit
-def _kahan_row(acc, comp, nxt, cnxt, aw, bw, a, b, i, k, pc, ac, pplan, aplan, rs, cnt):
-    """One compensated step of every lane: (nxt, cnxt) from (acc, comp)."""
-    n = acc.size
-    kdim = a.shape[1]
-    aik = aw[i, k]
-    brow = bw[k]
-    bad = False
-    for j in range(n):
-        s_new, c_new, ok = _kahan_fast(acc[j], comp[j], aik, brow[j], pc, ac)
-        nxt[j] = s_new
-        cnxt[j] = c_new
-        bad |= not ok
-    if bad:
+_terms = _make_terms()
+
+
+def _make_kahan_row():
+    helpers = _HELPERS
+
+    @jit
+    def _kahan_row(
+        acc, comp, nxt, cnxt, aw, bw, a, b, i, k, pc, ac, pplan, aplan, rs, cnt
+    ):
+        """One compensated step of every lane: (nxt, cnxt) from (acc, comp)."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return
+        n = acc.size
+        kdim = a.shape[1]
+        aik = aw[i, k]
+        brow = bw[k]
+        bad = False
         for j in range(n):
             s_new, c_new, ok = _kahan_fast(acc[j], comp[j], aik, brow[j], pc, ac)
-            if not ok:
-                idx = ((i * n + j) * kdim + k) * _STEPS
-                nxt[j], cnxt[j] = _fix_kahan(
-                    np.float64(acc[j]),
-                    np.float64(comp[j]),
-                    a[i, k],
-                    b[k, j],
-                    idx,
-                    pplan,
+            nxt[j] = s_new
+            cnxt[j] = c_new
+            bad |= not ok
+        if bad:
+            for j in range(n):
+                s_new, c_new, ok = _kahan_fast(acc[j], comp[j], aik, brow[j], pc, ac)
+                if not ok:
+                    idx = ((i * n + j) * kdim + k) * _STEPS
+                    nxt[j], cnxt[j] = _fix_kahan(
+                        np.float64(acc[j]),
+                        np.float64(comp[j]),
+                        a[i, k],
+                        b[k, j],
+                        idx,
+                        pplan,
+                        aplan,
+                        len(pc) > 0,
+                        rs,
+                        cnt,
+                    )
+
+    return _kahan_row
+
+
+_kahan_row = _make_kahan_row()
+
+
+def _make_round_out():
+    helpers = _HELPERS
+
+    @jit
+    def _round_out(acc, out, base, oplan, rs, cnt):
+        """out = acc rounded to the output format (ties_to_even), event base + j."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return
+        seed, rshift, rmask, words = rs
+        for j in range(acc.size):
+            out[j] = _rnd(
+                np.float64(acc[j]),
+                0.0,
+                base + j,
+                oplan,
+                RNE,
+                False,
+                seed,
+                rshift,
+                rmask,
+                words,
+                cnt,
+            )
+
+    return _round_out
+
+
+_round_out = _make_round_out()
+
+
+def _make_pairwise_row():
+    helpers = _HELPERS
+
+    @jit
+    def _pairwise_row(acc, rows, off, aw, bw, a, b, i, pc, ac, pplan, aplan, rs, cnt):
+        """acc = the pairwise sums of row i (see the kernel)."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return
+        kdim = a.shape[1]
+        n = acc.size
+        depth = rows.shape[0] - 2
+        rid = np.arange(depth + 2)
+        lev = np.zeros(depth + 2, dtype=np.int64)
+        pos = np.zeros(depth + 2, dtype=np.int64)
+        top = 0
+        for k in range(kdim):
+            _terms(rows[rid[top]], aw, bw, a, b, i, k, pc, pplan, rs, cnt)
+            lev[top] = 0
+            pos[top] = k
+            top += 1
+            last = k == kdim - 1
+            while top >= 2 and (lev[top - 1] == lev[top - 2] or last):
+                # the node of the lower block's level and pair
+                node = off[lev[top - 2]] + pos[top - 2] // 2
+                _join(
+                    rows[rid[top - 2]],
+                    rows[rid[top - 1]],
+                    rows[rid[top]],
+                    i,
+                    kdim,
+                    node,
+                    1,
+                    ac,
                     aplan,
-                    len(pc) > 0,
                     rs,
                     cnt,
                 )
+                rid[top - 2], rid[top] = rid[top], rid[top - 2]
+                lev[top - 2] += 1
+                pos[top - 2] //= 2
+                top -= 1
+        if kdim == 1:  # a single term is still rounded to the accumulator
+            for j in range(n):
+                idx = ((i * n + j) * kdim) * _STEPS + 1
+                acc[j] = _fix_sum(np.float64(rows[rid[0], j]), 0.0, idx, aplan, rs, cnt)
+        elif kdim > 1:
+            acc[:] = rows[rid[0]]
+
+    return _pairwise_row
 
 
-@jit
-def _round_out(acc, out, base, oplan, rs, cnt):
-    """out = acc rounded to the output format (ties_to_even), event base + j."""
-    seed, rshift, rmask, words = rs
-    for j in range(acc.size):
-        out[j] = _rnd(
-            np.float64(acc[j]),
-            0.0,
-            base + j,
-            oplan,
-            RNE,
-            False,
-            seed,
-            rshift,
-            rmask,
-            words,
-            cnt,
-        )
-
-
-@jit
-def _pairwise_row(acc, rows, off, aw, bw, a, b, i, pc, ac, pplan, aplan, rs, cnt):
-    """acc = the pairwise sums of row i (see the kernel)."""
-    kdim = a.shape[1]
-    n = acc.size
-    depth = rows.shape[0] - 2
-    rid = np.arange(depth + 2)
-    lev = np.zeros(depth + 2, dtype=np.int64)
-    pos = np.zeros(depth + 2, dtype=np.int64)
-    top = 0
-    for k in range(kdim):
-        _terms(rows[rid[top]], aw, bw, a, b, i, k, pc, pplan, rs, cnt)
-        lev[top] = 0
-        pos[top] = k
-        top += 1
-        last = k == kdim - 1
-        while top >= 2 and (lev[top - 1] == lev[top - 2] or last):
-            # the node of the lower block's level and pair
-            node = off[lev[top - 2]] + pos[top - 2] // 2
-            _join(
-                rows[rid[top - 2]],
-                rows[rid[top - 1]],
-                rows[rid[top]],
-                i,
-                kdim,
-                node,
-                1,
-                ac,
-                aplan,
-                rs,
-                cnt,
-            )
-            rid[top - 2], rid[top] = rid[top], rid[top - 2]
-            lev[top - 2] += 1
-            pos[top - 2] //= 2
-            top -= 1
-    if kdim == 1:  # a single term is still rounded to the accumulator
-        for j in range(n):
-            idx = ((i * n + j) * kdim) * _STEPS + 1
-            acc[j] = _fix_sum(np.float64(rows[rid[0], j]), 0.0, idx, aplan, rs, cnt)
-    elif kdim > 1:
-        acc[:] = rows[rid[0]]
+_pairwise_row = _make_pairwise_row()
 
 
 def _make_fast_kernel(order: int):
@@ -703,8 +848,12 @@ def _make_fast_kernel(order: int):
     level by level as in the general kernel.
     """
 
+    helpers = _HELPERS
+
     @jit_parallel
     def kernel(a, b, aw, bw, out, pplan, aplan, oplan, rs, block, pc, ac):
+        if helpers < 0:  # never: the stamp only keys the cache
+            return np.zeros(7, dtype=np.int64)
         m, kdim = a.shape
         n = b.shape[1]
         out_base = m * n * kdim * _STEPS
@@ -858,6 +1007,79 @@ def _float32_lanes(a: np.ndarray, b: np.ndarray, aplan) -> bool:
         sig_bits += 53 - ((mant & -mant).bit_length() - 1)
         smallest.append(float(np.abs(x[nonzero]).min()))
     return sig_bits <= 24 and smallest[0] * smallest[1] >= 2.0**-126
+
+
+# ---------------------------------------------------------------------------------
+# The operands of the float32 BLAS path (order "unspecified")
+#
+# lowprec.matmul checks that every operand is a value of the input format (the
+# reference: lowprec.round(x) has x's bits, NaN aside) and hands float32 copies to
+# sgemm. :func:`to_float32` does both in one pass with a sufficient test, and the
+# wrapper takes the reference whenever an element fails it, so that a false alarm
+# would cost time, never a wrong result. An element passes when it is
+#
+# * in the normal range [smallest_normal, max] with its d0 = 53 - p low bits zero;
+# * below smallest_normal, a whole multiple of the smallest positive value T
+#   (``|x| / T`` is exact, a scaling by a power of two for T in [2**-1022, 1]),
+#   except -0 in a format without it (``neg_zero``);
+# * ±inf where the format rounds inf to itself (``inf_bits``), or NaN where NaN
+#   may pass unchanged (``nan_above``).
+#
+# Each of these is exactly where ties_to_even rounding returns x's bits (see
+# lowprec._pair_round.round_bits with lo = 0): the test fails no value of the
+# format either. The flags are bit patterns, not booleans, which LLVM vectorizes
+# better: a pattern that never matches (_NEVER, a NaN's) turns a case off.
+
+_INF64 = 0x7FF0000000000000
+_NEVER = -1  # a NaN's bits: no value compares equal, no magnitude is above it
+
+
+def _make_to_float32():
+    helpers = _HELPERS
+
+    @jit
+    def to_float32(
+        x, out, low_mask, normal, max_bits, inv_tiny, neg_zero, inf_bits, nan_above
+    ):
+        """out = x as float32 (1-D, x float32 or float64); whether every element
+        passed the test above."""
+        if helpers < 0:  # never: the stamp only keys the cache
+            return False
+        failed = np.int64(0)
+        for i in range(x.size):
+            v = np.float64(x[i])
+            b = v.view(np.int64)
+            a = b & _ABS64
+            q = np.abs(v) * inv_tiny
+            small = (np.floor(q) == q) & (a < normal) & (b != neg_zero)
+            big = ((b & low_mask) == 0) & (a >= normal) & (a <= max_bits)
+            ok = small | big | (a == inf_bits) | (a > nan_above)
+            failed |= np.int64(ok) ^ 1
+            out[i] = np.float32(v)
+        return failed == 0
+
+    return to_float32
+
+
+to_float32 = _make_to_float32()
+
+
+def operand_test(plan, nan_ok: bool) -> tuple | None:
+    """The constants of :func:`to_float32`'s test for a ties_to_even plan of the
+    operands' format, or None where the test does not apply (T outside
+    [2**-1022, 1]: then ``|x| / T`` could over- or underflow)."""
+    tiny = float(np.int64(plan.tiny).view(np.float64))
+    if not 2.0**-1022 <= tiny <= 1.0:
+        return None
+    return (
+        (1 << plan.d0) - 1,
+        plan.smallest_normal,
+        plan.max,
+        1.0 / tiny,
+        _NEVER if plan.signed_zero else -(1 << 63),  # -0 fails without signed zero
+        _INF64 if plan.inf_res == _INF64 else _NEVER,
+        _INF64 if nan_ok else _ABS64,
+    )
 
 
 _KERNELS: dict[tuple, object] = {}

@@ -10,13 +10,14 @@ tensor-core block-FMA models of :mod:`lowprec.tensorcore` instead.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from lowprec._matmul_kernel import ORDERS, matmul_kernel
+from lowprec._matmul_kernel import ORDERS, matmul_kernel, operand_test, to_float32
 from lowprec.formats import Format, as_format, fp32
-from lowprec.rounding import as_float_array, prepare_rounding
+from lowprec.rounding import as_float_array, fits, make_plan, prepare_rounding
 from lowprec.rounding import round as round_to
 from lowprec.stats import RoundingStats
 
@@ -207,12 +208,20 @@ def matmul(
         raise ValueError(
             "fma=True rounds product and sum once together: products must be None"
         )
-    av = _inputs(a_arr, in_fmt, "a", round_inputs)
-    bv = _inputs(b_arr, in_fmt, "b", round_inputs)
     if order == "unspecified":
         return _blas_fast_path(
-            av, bv, in_fmt, prod_fmt, acc_fmt, out_fmt, rounding, stats
+            a_arr,
+            b_arr,
+            in_fmt,
+            prod_fmt,
+            acc_fmt,
+            out_fmt,
+            rounding,
+            round_inputs,
+            stats,
         )
+    av = _inputs(a_arr, in_fmt, "a", round_inputs)
+    bv = _inputs(b_arr, in_fmt, "b", round_inputs)
     if order not in ORDERS:
         raise ValueError(
             f"order must be one of {', '.join(ORDERS)}, unspecified; got {order!r}"
@@ -283,7 +292,17 @@ def matmul(
     return out
 
 
-def _blas_fast_path(av, bv, in_fmt, prod_fmt, acc_fmt, out_fmt, rounding, stats):
+def _blas_fast_path(
+    a, b, in_fmt, prod_fmt, acc_fmt, out_fmt, rounding, round_inputs, stats
+):
+    """``round(float32(a) @ float32(b), out_fmt)``: sgemm on float32 copies of the
+    operands (checked against, or rounded to, ``in_fmt``), the result rounded once.
+
+    sgemm at n = 256 takes about 0.4 ms on one core, so the O(n**2) steps around
+    it count: one pass per operand checks and converts it
+    (:func:`_float32_operand`), and one rounds the float32 result into the float64
+    output. tests/test_matmul.py holds this to the plain NumPy statement above.
+    """
     if (
         prod_fmt is not None
         or acc_fmt != fp32
@@ -295,8 +314,55 @@ def _blas_fast_path(av, bv, in_fmt, prod_fmt, acc_fmt, out_fmt, rounding, stats)
             " inputs with at most 12 significand bits), accumulate=fp32 and "
             "rounding='ties_to_even'"
         )
-    c = av.astype(np.float32) @ bv.astype(np.float32)
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    out = np.empty((m, n))
+    # The float32 operands go into out's buffer when they fit (square matrices fill
+    # it exactly), and the rounded result overwrites them: memory fresh from the
+    # system costs a page fault per 4 KiB on first touch, at n = 256 as much as
+    # the rest of the O(n**2) work.
+    room = out.reshape(-1).view(np.float32)
+    if m * k + k * n <= room.size:
+        a32 = room[: m * k].reshape(m, k)
+        b32 = room[m * k : m * k + k * n].reshape(k, n)
+    else:
+        a32, b32 = np.empty((m, k), np.float32), np.empty((k, n), np.float32)
+    c = _float32_operand(a, in_fmt, "a", round_inputs, a32) @ _float32_operand(
+        b, in_fmt, "b", round_inputs, b32
+    )
+    if stats is None and fits(out_fmt, fp32):
+        # Rounding the float32 values gives the values (and NaNs) that rounding
+        # them as float64 gives, so the same bits. (Into out, not in place in c:
+        # lowprec.round's loop does not vectorize when out overlaps x, 3x slower.)
+        return round_to(c, out_fmt, out=out)
     return np.asarray(round_to(c.astype(np.float64), out_fmt, stats=stats))
+
+
+@functools.lru_cache(maxsize=64)
+def _operand_test(fmt: Format, nan_ok: bool) -> tuple | None:
+    return operand_test(make_plan(fmt, "ties_to_even", False, fmt.subnormals), nan_ok)
+
+
+def _float32_operand(
+    x: np.ndarray, fmt: Format, arg: str, round_inputs: bool, out: np.ndarray
+) -> np.ndarray:
+    """``_inputs(x, fmt, arg, round_inputs)`` as float32, written into ``out``
+    (C-contiguous, x's shape), which is returned.
+
+    One pass (:func:`lowprec._matmul_kernel.to_float32`) converts x and proves
+    that its elements are values of fmt; where it cannot (a value not of fmt, or
+    a NaN that round_inputs would make canonical), :func:`_inputs` decides.
+    """
+    if isinstance(x, _Ones):
+        out[...] = 1.0
+        return out
+    test = _operand_test(fmt, not round_inputs)
+    if test is not None:
+        src = x.astype(np.float32) if x.dtype == np.float16 else x
+        src = np.ascontiguousarray(src).reshape(-1)
+        if to_float32(src, out.reshape(-1), *test):
+            return out
+    np.copyto(out, _inputs(x, fmt, arg, round_inputs), casting="unsafe")
+    return out
 
 
 def _tensor_core(

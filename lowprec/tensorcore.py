@@ -564,6 +564,7 @@ def tensor_core_matmul(
         out,
         fmt.precision,
         fmt.emin,
+        fmt.emax,
         k,
         model.extra_alignment_bits,
         _NO_FLOOR if floor is None else floor,

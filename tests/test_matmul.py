@@ -27,6 +27,8 @@ with ``pytest -m slow``).
 from __future__ import annotations
 
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -36,6 +38,7 @@ import pytest
 from oracles import (
     DETERMINISTIC_MODES,
     Flags,
+    boundary_inputs,
     grid_of,
     round_exact,
     round_exact_flags,
@@ -43,6 +46,9 @@ from oracles import (
 )
 
 import lowprec
+from lowprec import _matmul_kernel
+from lowprec._round_kernel import _source_stamp
+from lowprec.rounding import make_plan
 from lowprec.tensorcore import tensor_core_matmul
 
 ORDERS = ("sequential", "pairwise", "blocked", "kahan")
@@ -550,6 +556,199 @@ def test_unspecified_order_is_blas_within_fp16_rounding():
     ):
         with pytest.raises(ValueError, match="unspecified"):
             lowprec.matmul(a, b, order="unspecified", **kw)
+
+
+# ------------------------------------------------------- the float32 BLAS path
+
+
+def blas_reference(a, b, inputs, output, round_inputs=False, stats=None):
+    """What order="unspecified" computes: sgemm on float32 copies of the operands
+    (rounded to ``inputs`` first if asked), the result rounded once to ``output``."""
+    if round_inputs:
+        a, b = lowprec.round(a, inputs), lowprec.round(b, inputs)
+    c = np.asarray(a, dtype=np.float32) @ np.asarray(b, dtype=np.float32)
+    return lowprec.round(c.astype(np.float64), output, stats=stats)
+
+
+def strict_bits(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).view(np.int64)
+
+
+# shapes whose float32 operands fit in the result's buffer (the square ones; 7x3
+# puts b at an offset of 84 bytes) and shapes where they do not
+BLAS_SHAPES = [(7, 3, 7), (64, 64, 64), (5, 40, 3), (1, 300, 1), (0, 3, 2), (4, 0, 5)]
+
+
+@pytest.mark.parametrize(("m", "k", "n"), BLAS_SHAPES)
+@pytest.mark.parametrize(
+    ("preset", "output"),
+    [
+        ("fp16_fp32acc", None),
+        ("bf16_fp32acc", None),
+        ("tf32_fp32acc", None),
+        ("fp16_fp32acc", "fp8_e4m3fn"),
+        ("fp16_fp32acc", "fp64"),  # a result format float32 cannot hold
+    ],
+)
+def test_unspecified_order_is_sgemm_of_float32_copies(preset, output, m, k, n):
+    inputs = lowprec.PRESETS[preset].inputs
+    out_fmt = output or lowprec.PRESETS[preset].output
+    gen = np.random.default_rng(m * 1000 + k)
+    a = format_values(lowprec.as_format(inputs), gen, (m, k), -12, 12)
+    b = format_values(lowprec.as_format(inputs), gen, (k, n), -12, 12)
+    if a.size and b.size and inputs == "fp16":
+        a[0, 0], b[-1, -1] = np.inf, -np.inf
+        a[-1, 0] = np.nan
+    want = blas_reference(a, b, inputs, out_fmt)
+    kw = {"order": "unspecified", "output": output}
+    got = lowprec.matmul(a, b, preset, **kw)
+    assert got.dtype == np.float64
+    assert np.array_equal(strict_bits(got), strict_bits(want))
+    # float32, float16 and non-contiguous operands: the same values, the same bits
+    for x, y in [
+        (a.astype(np.float32), np.asfortranarray(b)),
+        (np.repeat(a, 2, axis=1)[:, ::2], b.astype(np.float32)),
+    ]:
+        got = lowprec.matmul(x, y, preset, **kw)
+        assert np.array_equal(strict_bits(got), strict_bits(want))
+    if inputs == "fp16":
+        got = lowprec.matmul(a.astype(np.float16), b, preset, **kw)
+        assert np.array_equal(strict_bits(got), strict_bits(want))
+    # stats count the output's rounding, as the reference's
+    stats, stats_want = lowprec.RoundingStats(), lowprec.RoundingStats()
+    got = lowprec.matmul(a, b, preset, stats=stats, **kw)
+    want = blas_reference(a, b, inputs, out_fmt, stats=stats_want)
+    assert np.array_equal(strict_bits(got), strict_bits(want))
+    assert stats.as_dict() == stats_want.as_dict()
+    # rounded operands, NaN included (rounding makes it the canonical NaN)
+    x, y = gen.standard_normal((m, k)), gen.standard_normal((k, n))
+    if x.size:
+        x[0, -1] = -np.float64(np.nan)
+    got = lowprec.matmul(x, y, preset, round_inputs=True, **kw)
+    want = blas_reference(x, y, inputs, out_fmt, round_inputs=True)
+    assert np.array_equal(strict_bits(got), strict_bits(want))
+
+
+def test_unspecified_order_checks_the_operands():
+    ok = np.ones((2, 3))
+    for bad in (0.1, 70000.0, 2.0**-26, -0.0):
+        a = ok.copy()
+        a[1, 2] = bad
+        if bad == 0.0:  # -0 is an fp16 value, not one of fp8_e4m3fnuz
+            with pytest.raises(ValueError, match="^a: 1 of 6 values are not values"):
+                lowprec.matmul(
+                    a, ok.T, inputs="fp8_e4m3fnuz", accumulate="fp32",
+                    order="unspecified",
+                )  # fmt: skip
+            continue
+        with pytest.raises(ValueError, match="^b: 1 of 6 values are not values"):
+            lowprec.matmul(ok, a.T, "fp16_fp32acc", order="unspecified")
+    # a format whose smallest value is above 1 (the one-pass test does not apply)
+    fmt = lowprec.custom_format(4, 3, bias=-5)
+    assert (
+        _matmul_kernel.operand_test(make_plan(fmt, "ties_to_even", False, True), True)
+        is None
+    )
+    x = np.array([[8.0, 16.0]])
+    got = lowprec.matmul(x, x.T, inputs=fmt, accumulate="fp32", order="unspecified")
+    assert np.array_equal(
+        strict_bits(got), strict_bits(blas_reference(x, x.T, fmt, fmt))
+    )
+
+
+ONE_PASS_FORMATS = [
+    "fp16",
+    "bf16",
+    "fp8_e4m3",
+    "fp8_e4m3fn",
+    "fp8_e4m3fnuz",
+    "fp8_e5m2",
+    "fp8_e5m2fnuz",
+    "fp6_e2m3fn",
+    "fp4_e2m1fn",
+    lowprec.custom_format(5, 4, subnormals=False),
+    lowprec.custom_format(3, 5, specials="none"),
+]
+
+
+@pytest.mark.parametrize("fmt", ONE_PASS_FORMATS, ids=str)
+@pytest.mark.parametrize("nan_ok", [True, False])
+def test_one_pass_operand_test_is_the_rounding_identity(fmt, nan_ok):
+    # to_float32 passes x exactly where ties_to_even rounding returns x's bits
+    # (NaN: where nan_ok), at every value, midpoint and both neighbours
+    fmt = lowprec.as_format(fmt)
+    x = boundary_inputs(fmt)
+    test = _matmul_kernel.operand_test(
+        make_plan(fmt, "ties_to_even", False, fmt.subnormals), nan_ok
+    )
+    nan = np.isnan(x)
+    want = (strict_bits(lowprec.round(x, fmt)) == strict_bits(x)) & ~nan
+    want |= nan & nan_ok
+    out = np.empty(1, dtype=np.float32)
+    got = np.array(
+        [_matmul_kernel.to_float32(x[i : i + 1], out, *test) for i in range(x.size)]
+    )
+    assert np.array_equal(got, want), x[got != want][:8]
+    out = np.empty(x.size, dtype=np.float32)
+    _matmul_kernel.to_float32(x, out, *test)
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    assert np.array_equal(out.view(np.int32), x32.view(np.int32))
+
+
+# ---------------------------------------------- the cache key of the kernels
+
+
+def jitted_modules(module, seen=None) -> set:
+    """The lowprec modules whose jitted functions ``module``'s can reach."""
+    seen = set() if seen is None else seen
+    for value in vars(module).values():
+        py_func = getattr(value, "py_func", None)
+        if py_func is None or not py_func.__module__.startswith("lowprec"):
+            continue
+        dep = sys.modules[py_func.__module__]
+        if dep is not module and dep not in seen:
+            seen.add(dep)
+            jitted_modules(dep, seen)
+    return seen
+
+
+def test_kernel_cache_keys_follow_the_helpers_source(tmp_path, monkeypatch):
+    mk = _matmul_kernel
+    # 1. the stamp covers every module whose code the kernels inline or call, the
+    # JIT options, and modes (its constants are frozen into the code)
+    stamped = set(mk._STAMPED)
+    assert jitted_modules(mk) | {lowprec._jit, lowprec.modes} <= stamped
+    assert mk._HELPERS == _source_stamp(*mk._STAMPED)
+    # 2. it changes with the source of any of them: here a copy of _pair_round
+    copy = tmp_path / "_pair_round.py"
+    copy.write_bytes(open(lowprec._pair_round.__file__, "rb").read())
+    stand_in = types.SimpleNamespace(__file__=str(copy))
+    modules = [stand_in if m is lowprec._pair_round else m for m in mk._STAMPED]
+    assert _source_stamp(*modules) == mk._HELPERS
+    copy.write_text(copy.read_text() + "# changed\n")
+    assert _source_stamp(*modules) != mk._HELPERS
+    # 3. every compiled (not inlined) function holds the stamp in its closure
+    kernels = [
+        mk._make_kernel(0, 0, False, True, False),
+        mk._make_fast_kernel(0),
+    ] + [v for v in vars(mk).values() if getattr(v, "py_func", None) is not None]
+    kernels = [
+        d
+        for d in kernels
+        if d.py_func.__module__ == mk.__name__
+        and d.targetoptions.get("inline") != "always"
+    ]
+    assert len(kernels) >= 14
+    for d in kernels:
+        cells = [c.cell_contents for c in d.py_func.__closure__ or ()]
+        assert mk._HELPERS in cells, d.py_func.__qualname__
+    # 4. and Numba's cache key follows it
+    codegen = mk._rnd.targetctx.codegen()
+    key = mk._rnd._cache._index_key((), codegen)
+    assert mk._make_rnd()._cache._index_key((), codegen) == key
+    monkeypatch.setattr(mk, "_HELPERS", mk._HELPERS + 1)
+    assert mk._make_rnd()._cache._index_key((), codegen) != key
 
 
 # --------------------------------------------------------- stochastic rounding

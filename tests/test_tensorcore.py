@@ -20,11 +20,14 @@ Every published vector is run through both implementations: the exact reference
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
 
 import lowprec
+from lowprec import _tensorcore_kernel
+from lowprec._round_kernel import _source_stamp
 from lowprec.tensorcore import (
     MODELS,
     TensorCoreModel,
@@ -609,16 +612,107 @@ def test_kernel_matches_reference_with_specials(model, inputs):
     assert np.array_equal(bits(got[ok]), bits(want[ok]))
 
 
-def test_kernel_independent_of_thread_count(restore_num_threads):
+@pytest.mark.parametrize("model, inputs", [("a100", "bf16"), ("v100", "fp16")])
+def test_kernel_independent_of_thread_count(restore_num_threads, model, inputs):
+    # (bf16: float64 lanes; fp16: float32 lanes, b split by chunks of 64 columns)
     import numba
 
     rng = np.random.default_rng(11)
-    a, b, c = random_case(rng, "a100", "bf16", 33, 40, 17)
+    a, b, c = random_case(rng, model, inputs, 33, 40, 130)
     numba.set_num_threads(1)
-    one = tensor_core_matmul(a, b, "a100", c=c, inputs="bf16")
+    one = tensor_core_matmul(a, b, model, c=c, inputs=inputs)
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    two = tensor_core_matmul(a, b, "a100", c=c, inputs="bf16")
+    two = tensor_core_matmul(a, b, model, c=c, inputs=inputs)
     assert np.array_equal(bits(one), bits(two))
+
+
+def run_kernel(a, b, c, model, inputs, lanes32):
+    """One of the two fast kernels, called directly (see _tensorcore_kernel)."""
+    tc = _tensorcore_kernel
+    m, fmt = as_model(model), lowprec.as_format(inputs)
+    k, neab = m.block_size(inputs), m.extra_alignment_bits
+    floor = m.alignment_exponent_floor or -1024
+    assert tc._lanes32(fmt.precision, fmt.emin, fmt.emax, k, neab, floor) or (
+        not lanes32
+    )
+    out = np.empty((a.shape[0], b.shape[1]))
+    kernel = (tc._make_kernel32 if lanes32 else tc._make_kernel)(k)
+    kernel(a, b, c, out, fmt.precision, fmt.emin, neab, floor)
+    return out
+
+
+def test_float32_lanes_serve_fp16_on_v100_and_a100_only():
+    tc = _tensorcore_kernel
+    fp16, bf16 = lowprec.fp16, lowprec.bf16
+    assert tc._lanes32(fp16.precision, fp16.emin, fp16.emax, 4, 0, -1024)  # V100
+    assert tc._lanes32(fp16.precision, fp16.emin, fp16.emax, 8, 1, -1024)  # A100
+    # H100: 16 products with two extra bits overflow an int32 sum
+    assert not tc._lanes32(fp16.precision, fp16.emin, fp16.emax, 16, 2, -133)
+    # bf16 products leave float32's range
+    assert not tc._lanes32(bf16.precision, bf16.emin, bf16.emax, 8, 1, -1024)
+
+
+@pytest.mark.parametrize("model", ["v100", "a100"])
+def test_float32_lanes_match_float64_lanes_and_reference(model):
+    # the edges of the float32 lanes: accumulators alone below their lowest scale
+    # 2**-100 (slow path) or at it, the largest products, the largest c (which
+    # cuts fp16 products away entirely), zeros
+    rng = np.random.default_rng(21)
+    k = as_model(model).block_size("fp16")
+    a, b, c = random_case(rng, model, "fp16", 8, 3 * k + 1, 9)
+    a[0, :] = 0.0  # row 0: c alone in every block
+    a[1:4, :k] = 0.0  # rows 1-3: in the first block
+    c[0, :] = [TWO**-101, -(TWO**-149), TWO**-100, -(TWO**-126), 0.0, -0.0] + [
+        TWO**-101 + TWO**-124,  # its last bit is below 2**(-100 - 23)
+        -(TWO**-120),
+        TWO**-100 + TWO**-123,
+    ]
+    big = 65504.0  # fp16's max: products near 2**32, each term near its bound
+    a[4, :], b[:, 0] = big, big
+    c[4, 0] = 0.0
+    a[5, :k], b[:k, 1] = big, -big
+    c[5, 1] = -3.4028234663852886e38  # fp32's max
+    c[6, 2] = 3.4028234663852886e38
+    want = reference_matmul(a, b, model, c, "fp16")
+    for lanes32 in (True, False):
+        got = run_kernel(a, b, c, model, "fp16", lanes32)
+        assert np.array_equal(bits(got), bits(want)), lanes32
+
+
+@pytest.mark.parametrize("model", ["v100", "a100"])
+def test_float32_lanes_match_float64_lanes_on_random_matrices(model):
+    rng = np.random.default_rng(22)
+    for m, k, n in [(17, 64, 33), (3, 101, 40), (1, 7, 1)]:
+        a, b, c = random_case(rng, model, "fp16", m, k, n)
+        one = run_kernel(a, b, c, model, "fp16", lanes32=True)
+        two = run_kernel(a, b, c, model, "fp16", lanes32=False)
+        assert np.array_equal(bits(one), bits(two)), (m, k, n)
+
+
+def test_kernel_cache_keys_follow_the_helpers_source():
+    # Numba's cache keys on a function's own file; the kernels keep a stamp of
+    # the other modules' source (here only the JIT options) in their closure
+    tc = _tensorcore_kernel
+    reached = set()
+    for value in vars(tc).values():
+        py_func = getattr(value, "py_func", None)
+        if py_func is not None and py_func.__module__ != tc.__name__:
+            reached.add(sys.modules[py_func.__module__])
+    assert reached | {lowprec._jit} <= set(tc._STAMPED)
+    assert tc._HELPERS == _source_stamp(*tc._STAMPED)
+    kernels = [tc._make_kernel(4), tc._make_kernel32(4)] + [
+        v for v in vars(tc).values() if getattr(v, "py_func", None) is not None
+    ]
+    kernels = [
+        d
+        for d in kernels
+        if d.py_func.__module__ == tc.__name__
+        and d.targetoptions.get("inline") != "always"
+    ]
+    assert len(kernels) >= 9
+    for d in kernels:
+        cells = [cell.cell_contents for cell in d.py_func.__closure__ or ()]
+        assert tc._HELPERS in cells, d.py_func.__qualname__
 
 
 def test_default_c_is_zero_and_scalar_c_broadcasts():
