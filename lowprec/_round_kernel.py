@@ -60,7 +60,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from lowprec import modes, randomness
+from lowprec import _jit, modes, randomness
 from lowprec._jit import jit, jit_inline, jit_parallel
 from lowprec.modes import RD, RNA, RNE, RO, RU, RZ, SR, SRE
 from lowprec.randomness import lowbias32, random_word, segment_keys
@@ -81,7 +81,7 @@ def _source_stamp(*modules) -> int:
     return int.from_bytes(digest.digest()[:7], "little")
 
 
-_HELPERS = _source_stamp(modes, randomness)
+_HELPERS = _source_stamp(_jit, modes, randomness)  # _jit: the options
 
 # bit operations that keep their operands' integer type (see the module docstring)
 _add, _sub = np.add, np.subtract

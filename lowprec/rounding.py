@@ -309,6 +309,8 @@ def round(
     src = np.ascontiguousarray(arr).reshape(-1)
     if src.dtype == np.float16:
         src = src.astype(np.float32)
+    if src.dtype == np.float32 and not fits(fmt, fp32):
+        src = src.astype(np.float64)  # (out is float64) the 32-bit kernel cannot
     direct = result.flags.c_contiguous and result.dtype != np.float16
     dst = result.reshape(-1) if direct else np.empty(arr.size, dtype=np.float64)
     kernel = round_kernel(prep.mode, stats is not None)

@@ -265,6 +265,9 @@ def test_out_overlapping_x_in_part(shift):
         (np.float16, np.float64, "fp8_e4m3"),
         (np.float16, np.float32, "fp16"),
         (np.float64, np.float16, "fp8_e5m2"),  # narrower out that holds the format
+        # wider than the input's storage, and with a narrower exponent range too
+        (np.float32, np.float64, lowprec.custom_format(30, 8)),
+        (np.float32, np.float64, lowprec.custom_format(40, 5)),
     ],
 )
 def test_out_of_another_dtype(x_dtype, out_dtype, fmt):
