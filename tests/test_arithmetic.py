@@ -59,24 +59,6 @@ FORMATS = {
 NAN = math.nan
 INF = math.inf
 
-# Known limitations at exactly 53 bits of precision (p53e11, fp64), xfailed strictly
-SQRT_53 = (
-    "sqrt_pair's error term r / (2 s) is itself rounded: a root within 2**-54 "
-    "(relative) of a 53-bit midpoint gets an error term of exactly half an ulp, "
-    "a false tie"
-)
-FMA_53 = (
-    "fma_pair rounds t + e to odd in 53 bits: enough for the deterministic modes, "
-    "but at 53 bits of precision the 64-bit stochastic fraction needs the bits "
-    "that odd rounding folded into one sticky bit"
-)
-
-
-def xfail_at_53(request, fmt, reason: str) -> None:
-    """Mark the running test a strict xfail when fmt has 53 bits of precision."""
-    if fmt.precision == 53:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
 # ------------------------------------------------------------------ exact results
 # A value is a Fraction (finite, nonzero, exact) or a float (NaN, +-inf, +-0).
 
@@ -363,10 +345,8 @@ def operand_sets(name: str, op: str) -> tuple[np.ndarray, ...]:
 
 @pytest.mark.parametrize("op", list(OPS))
 @pytest.mark.parametrize("name", list(FORMATS))
-def test_every_deterministic_mode_matches_the_exact_oracle(name, op, request):
+def test_every_deterministic_mode_matches_the_exact_oracle(name, op):
     fmt = FORMATS[name]
-    if op == "sqrt":
-        xfail_at_53(request, fmt, SQRT_53)
     operands = operand_sets(name, op)
     failures = []
     for mode in DETERMINISTIC_MODES:
@@ -588,8 +568,7 @@ def test_no_double_rounding_in_p40_subnormal_products():
 
 
 @pytest.mark.parametrize("fmt", [P53, lowprec.fp64], ids=lambda f: f.name)
-def test_sqrt_just_below_a_53_bit_midpoint(fmt, request):
-    xfail_at_53(request, fmt, SQRT_53)
+def test_sqrt_just_below_a_53_bit_midpoint(fmt):
     # sqrt(4 - 2**-51) = 2 - 2**-53 - 2**-108...: just below the midpoint between
     # 2 - 2**-52 and 2, so ties_to_even must give 2 - 2**-52 (as numpy does);
     # sqrt(1 + 2**-52) = 1 + 2**-53 - 2**-107...: ties_to_away must give 1.
@@ -794,15 +773,13 @@ def test_stochastic_round_ups_equal_floor_of_fraction(name, op, r):
     assert not failures, "\n".join(failures[:10])
 
 
-@pytest.mark.parametrize("op", ["add", "multiply", "fma"])
+@pytest.mark.parametrize("op", ["add", "multiply", "divide", "sqrt", "fma"])
 @pytest.mark.parametrize("name", ["bf16", "fp16", "fp32", "p40e11", "p53e11"])
-def test_stochastic_64_bit_threshold_words(name, op, request):
+def test_stochastic_64_bit_threshold_words(name, op):
     """With all 64 random bits, x rounds up exactly when word >= 2**64 - k, k =
     floor(frac * 2**64): both sides of the threshold, from the exact result (the
     error term of a sum or product far below the format's last bit matters)."""
     fmt = FORMATS[name]
-    if op == "fma":
-        xfail_at_53(request, fmt, FMA_53)
     cols = inexact_operands(name, op, 60)
     rows, words, wants = [], [], []
     for row in zip(*(c.tolist() for c in cols), strict=True):
@@ -813,7 +790,7 @@ def test_stochastic_64_bit_threshold_words(name, op, request):
         for w in ((1 << 64) - k, (1 << 64) - k - 1):
             rows.append(row)
             words.append(w)
-            wants.append(round_exact(v, fmt, "stochastic", random_word=w))
+            wants.append(round_value(v, fmt, "stochastic", random_word=w))
     args = tuple(np.array(c) for c in zip(*rows, strict=True))
     got = OPS[op](
         *args, fmt, rounding="stochastic", rng=np.array(words, dtype=np.uint64)
@@ -852,6 +829,227 @@ def test_stochastic_seed_is_reproducible_and_unbiased():
     assert same_bits(a, b).all() and not same_bits(a, c).all()
     # round-ups ~ Binomial(20000, 1/4): sd 61; allow 5 sd
     assert abs(np.count_nonzero(a > 1) - 5000) < 5 * 61
+
+
+# ------------------------------------ 53 bits of precision: the hard cases
+
+STOCHASTIC_PROBES = ("threshold", "top bit", "stochastic_equal")
+
+
+def threshold_words(v, fmt) -> list[int]:
+    """The 64-bit words just at and just below the round-up threshold of ``v``:
+    ``2**64 - k`` rounds up, ``2**64 - k - 1`` does not (k = floor(frac 2**64))."""
+    k = kept_bits(v, fmt, 64)[1]
+    return [(1 << 64) - k, (1 << 64) - k - 1] if k else []
+
+
+def check_every_mode(op: str, fmt, rows: list[tuple[float, ...]]) -> None:
+    """Each row of operands in every deterministic mode, and stochastically with
+    the threshold words (64 random bits), with one random bit (both top bits) and
+    stochastic_equal, all against the exact oracle; one report of all failures."""
+    cols = tuple(np.array(c) for c in zip(*rows, strict=True))
+    failures = []
+    for mode in DETERMINISTIC_MODES:
+        got = OPS[op](*cols, fmt, rounding=mode)
+        want = [round_value(exact_value(op, row, mode), fmt, mode) for row in rows]
+        failures.append(mismatches(got, want, cols, f"{op} {fmt.name} {mode}"))
+    for probe in STOCHASTIC_PROBES:
+        mode = "stochastic_equal" if probe == "stochastic_equal" else "stochastic"
+        r = 1 if probe == "top bit" else 64
+        tests = []  # (row, word)
+        for row in rows:
+            v = exact_value(op, row, mode)
+            if probe == "threshold":
+                tests += [(row, w) for w in threshold_words(v, fmt)]
+            else:
+                tests += [(row, 0), (row, 1 << 63)]
+        args = tuple(np.array(c) for c in zip(*(t[0] for t in tests), strict=True))
+        words = np.array([t[1] for t in tests], dtype=np.uint64)
+        kw = {"random_bits": r} if mode == "stochastic" else {}
+        got = OPS[op](*args, fmt, rounding=mode, rng=words, **kw)
+        want = [
+            round_value(
+                exact_value(op, row, mode),
+                fmt,
+                mode,
+                random_fraction_bits=r,
+                random_word=w,
+            )
+            for row, w in tests
+        ]
+        failures.append(mismatches(got, want, args, f"{op} {fmt.name} {probe}"))
+    failures = [f for f in failures if f]
+    assert not failures, "\n".join(failures)
+
+
+def sqrt_mod_pow2(c: int, k: int) -> int:
+    """An odd r with r * r = c (mod 2**k), for c = 1 (mod 8) and k >= 3."""
+    r = 1
+    for j in range(3, k):  # Hensel: r or r + 2**(j-1) is a root mod 2**(j+1)
+        if (r * r - c) % (1 << (j + 1)):
+            r += 1 << (j - 1)
+    return r % (1 << k)
+
+
+@functools.cache
+def near_midpoint_squares() -> tuple[float, ...]:
+    """float64 values x whose square root lies within c 2**-107 of the midpoint m
+    of two neighbouring 53-bit numbers, for small c of both signs, at several
+    scales.
+
+    m = N 2**-53 with N odd, 2**53 < N < 2**54. x near m*m = N*N 2**-106 is a
+    multiple of 2**(k - 106), k = 54 below 2 and 55 above, so N*N must be c away
+    from a multiple of 2**k: N is a square root of c modulo 2**k (odd squares
+    are 1 mod 8). Then x = m*m - c 2**-106 and sqrt(x) = m - c 2**-107 / m + ...
+    (c = 1 gives sqrt(1 + 2**-52) and sqrt(4 - 2**-51)).
+    """
+    found = set()
+    for c in (1, -7, 9, -15, 17, -23, 33, -63, 65, -1023, 1025, 2**20 + 1):
+        for k in (54, 55):
+            r = sqrt_mod_pow2(c % (1 << k), k)
+            for root in (r, -r, r + (1 << (k - 1)), -r + (1 << (k - 1))):
+                n = root % (1 << k)
+                lo_sq, hi_sq = (1 << 106, 1 << 107) if k == 54 else (1 << 107, 1 << 108)
+                if (1 << 53) < n < (1 << 54) and lo_sq <= n * n - c < hi_sq:
+                    x = Fraction(n * n - c, 1 << 106)
+                    assert x.denominator <= 1 << (106 - k)  # a float64
+                    found.add(float(x))
+    xs = []
+    for x in sorted(found):
+        xs += [math.ldexp(x, 2 * j) for j in (-511, -250, 0, 250, 510)]
+    return tuple(xs)
+
+
+def test_near_midpoint_squares_are_near_midpoints():
+    xs = near_midpoint_squares()
+    assert len(xs) >= 80
+    for x in xs:
+        lo, hi = sqrt_bracket(x)
+        e = math.frexp(x)[1]
+        unit = Fraction(2) ** ((e - 1) // 2 - 53)  # half the 53-bit gap at the root
+        off = (lo / unit) % 2 - 1  # where the root is from the midpoint, in halves
+        assert 0 < abs(off) < Fraction(2**21, 2**52), x
+
+
+@pytest.mark.parametrize("fmt", [P53, lowprec.fp64], ids=lambda f: f.name)
+def test_sqrt_near_53_bit_midpoints_in_every_mode(fmt):
+    """Roots within a few 2**-107 (relative) of a 53-bit midpoint, below it and
+    above it: where sqrt's rounded error term can land on exactly half an ulp, a
+    false tie. Every mode against the exact oracle, and ties_to_even against
+    numpy (IEEE 754 sqrt is correctly rounded)."""
+    xs = near_midpoint_squares()
+    check_every_mode("sqrt", fmt, [(x,) for x in xs])
+    got = lowprec.sqrt(np.array(xs), fmt)
+    assert_matches(got, np.sqrt(np.array(xs)), (np.array(xs),), "numpy")
+
+
+def random_values(fmt, n: int, gen, exponents=(-20, 20)) -> np.ndarray:
+    """n random values of fmt with full significands, both signs, exponents in
+    the given range."""
+    p = fmt.precision
+    m = gen.integers(1 << (p - 1), 1 << p, n, dtype=np.int64).astype(np.float64)
+    e = gen.integers(exponents[0], exponents[1] + 1, n)
+    sign = np.where(gen.integers(0, 2, n) == 1, -1.0, 1.0)
+    return sign * np.ldexp(m, e - p + 1)
+
+
+def long_fma_operands(fmt, n: int, seed: int) -> list[tuple[float, float, float]]:
+    """fma operands whose exact x*y + z has far more bits than two float64s: z a
+    random distance (up to 110 binades) below or above x*y, so that float64's
+    p + z is inexact as well as the product p, and the round-to-odd pair loses
+    bits."""
+    gen = np.random.default_rng(seed)
+    x = random_values(fmt, n, gen, exponents=(-5, 5))
+    y = random_values(fmt, n, gen, exponents=(-5, 5))
+    z = random_values(fmt, n, gen, exponents=(0, 0))
+    shift = gen.integers(-110, 20, n)
+    z = np.ldexp(z, np.frexp(x * y)[1] + shift)
+    return list(zip(x.tolist(), y.tolist(), z.tolist(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [P53, lowprec.fp64, lowprec.custom_format(50, 11), lowprec.custom_format(45, 8)],
+    ids=lambda f: f.name,
+)
+def test_fma_with_long_exact_results_in_every_mode(fmt):
+    """53 bits and just below: the 64-bit stochastic fraction reaches past the
+    round-to-odd pair; the threshold words decide on the bits beyond it."""
+    check_every_mode("fma", fmt, long_fma_operands(fmt, 150, seed=fmt.precision))
+
+
+# formats on each side of the limits where stochastic rounding from the pair
+# alone is shown exact (sqrt: p <= 19, division: p <= 21, fma: p <= 39) and where
+# the kernel starts bracketing (sqrt: p >= 17, division: p >= 20, fma: p >= 38)
+LIMIT_FORMATS = [
+    lowprec.custom_format(p, 8) for p in (16, 17, 19, 20, 22, 37, 38, 40, 43)
+]
+
+
+def root_clearance(p: int) -> Fraction:
+    """How close, at the least, the square root of a p-bit number comes to a
+    multiple of 2**-64 of the gap between its p-bit neighbours (not counting
+    exact roots, which have at most (p + 1) / 2 bits), as a fraction of it.
+
+    Only the significand M (1 <= M < 2**p) and the parity of the exponent
+    matter, so the roots of N = M and N = 2 M cover every value of every p-bit
+    format in the normal range: with ``lead = floor(log2 sqrt(N))`` the units
+    are ``2**(lead - p + 1 - 64)``, and the root's fraction in them is read off
+    an integer square root carried 64 bits further.
+    """
+    least = Fraction(1)
+    for n in (m << j for j in (0, 1) for m in range(1, 1 << p)):
+        lead = (n.bit_length() - 1) // 2
+        big = n << (2 * (p + 63 - lead + 64))
+        root = math.isqrt(big)
+        if root * root == big:
+            continue
+        frac = root & ((1 << 64) - 1)  # the fraction lies in [frac, frac + 1)
+        least = min(least, Fraction(min(frac, (1 << 64) - 1 - frac), 1 << 64))
+    return least
+
+
+def test_narrow_roots_clear_the_error_of_the_pair():
+    """The kernel rounds a root stochastically from sqrt_pair's (s, lo) alone,
+    without the bracket, for p <= 53 - _SQRT_EXACT_D0 in the normal range: there
+    lo's error, below 2**(p - 41) units of the 64-bit fraction, must never carry
+    a root's fraction across a whole unit. Check every root, with a factor 2 to
+    spare."""
+    from lowprec._arith_kernel import _SQRT_EXACT_D0
+
+    assert 53 - _SQRT_EXACT_D0 >= 11  # fp16, bf16, tf32 and the fp8s take it
+    for p in range(2, 53 - _SQRT_EXACT_D0 + 1):
+        assert root_clearance(p) > Fraction(2) ** (p - 40), p
+
+
+@pytest.mark.parametrize("fmt", LIMIT_FORMATS, ids=lambda f: f.name)
+@pytest.mark.parametrize("op", ["divide", "sqrt", "fma"])
+def test_stochastic_threshold_words_near_the_bracketing_limits(fmt, op):
+    """Random operands with the two words around each threshold, on both sides of
+    the precisions where the kernel stops trusting lo alone (so both the proofs
+    of its fast path and the bracket are exercised)."""
+    gen = np.random.default_rng(fmt.precision)
+    if op == "fma":
+        rows = long_fma_operands(fmt, 150, seed=fmt.precision)
+    else:
+        x = random_values(fmt, 150, gen)
+        y = random_values(fmt, 150, gen)
+        rows = [(abs(a),) for a in x] if op == "sqrt" else list(zip(x, y, strict=True))
+    tests = [
+        (row, w)
+        for row in rows
+        for w in threshold_words(exact_value(op, row, "stochastic"), fmt)
+    ]
+    args = tuple(np.array(c) for c in zip(*(t[0] for t in tests), strict=True))
+    words = np.array([t[1] for t in tests], dtype=np.uint64)
+    got = OPS[op](*args, fmt, rounding="stochastic", rng=words)
+    want = [
+        round_value(
+            exact_value(op, row, "stochastic"), fmt, "stochastic", random_word=w
+        )
+        for row, w in tests
+    ]
+    assert_matches(got, want, args, f"{op} {fmt.name} threshold words")
 
 
 # ------------------------------------------------------------------------ API
