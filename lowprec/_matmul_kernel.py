@@ -41,12 +41,19 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from lowprec import _eft, _jit, _pair_round, modes, randomness
-from lowprec._eft import fma, fma_pair, two_prod, two_sum
+from lowprec import _arith_kernel, _eft, _jit, _pair_round, modes, randomness
+from lowprec._arith_kernel import (
+    FMA,
+    _bracket_needed,
+    _next_above,
+    _round_stochastic_bits,
+    _round_stochastic_exact,
+)
+from lowprec._eft import fma, fma_pair, fma_pair_radius, two_prod, two_sum
 from lowprec._jit import jit, jit_inline, jit_parallel
 from lowprec._pair_round import count_one, round_bits
 from lowprec._round_kernel import _source_stamp
-from lowprec.modes import RD, RNE
+from lowprec.modes import RD, RNE, SR
 
 SEQUENTIAL, PAIRWISE, BLOCKED, KAHAN = range(4)
 ORDERS = ("sequential", "pairwise", "blocked", "kahan")
@@ -57,7 +64,7 @@ _STEPS = 5  # event indices per (i, j, k): product, add, Kahan's three more
 # this stamp of the other modules' source in its closure (the ``_make_*``
 # factories), so that a change to a helper (or to the JIT options) recompiles it.
 # (The globals RD, RNE, ... are frozen into the code as well: modes is stamped.)
-_STAMPED = (_eft, _jit, _pair_round, modes, randomness)
+_STAMPED = (_arith_kernel, _eft, _jit, _pair_round, modes, randomness)
 _HELPERS = _source_stamp(*_STAMPED)
 
 
@@ -91,6 +98,46 @@ def _make_rnd():
 
 
 _rnd = _make_rnd()
+
+
+def _make_rnd_fma_stochastic():
+    helpers = _HELPERS
+
+    @jit
+    def _rnd_fma_stochastic(
+        x, y, z, hi, lo, rad, idx, plan, counting, seed, rshift, rmask, words, cnt
+    ):
+        # x * y + z, within rad of hi + lo, rounded stochastically to a plan whose
+        # precision makes lo too coarse for the 64-bit random word (see
+        # lowprec._arith_kernel): round both ends of the bracket, outward; if they
+        # differ, the word's threshold lies between them and _round_stochastic_exact
+        # decides on the exact value. Not inlined: only wide accumulators take it.
+        if helpers < 0:  # never: the stamp only keys the cache
+            return 0.0
+        b = np.float64(hi).view(np.int64)
+        end = -_next_above(-(lo - rad))
+        rb, overflow = _round_stochastic_bits(
+            b, end, idx, plan, seed, words, rshift, rmask
+        )
+        end = _next_above(lo + rad)
+        r, o = _round_stochastic_bits(b, end, idx, plan, seed, words, rshift, rmask)
+        if r != rb or o != overflow:
+            # the plan is not scaled (e = 0): matmul works in float64's range
+            rb, overflow = _round_stochastic_exact(
+                np.int64(FMA), x, y, z, b, lo, 0, idx, plan, seed, words, rshift,
+                rmask,
+            )  # fmt: skip
+        if counting:
+            c = count_one(b, lo, rb, overflow, plan)
+            for t in range(6):
+                cnt[t] += c[t]
+            cnt[6] += 1
+        return np.int64(rb).view(np.float64)
+
+    return _rnd_fma_stochastic
+
+
+_rnd_fma_stochastic = _make_rnd_fma_stochastic()
 
 
 @jit_inline
@@ -128,7 +175,15 @@ def _add_term(acc, aik, bkj, idx, pplan, aplan, cfg, seed, rshift, rmask, words,
         s, slo = fma_pair(-aik, bkj, -acc)
         s, slo = -s, -slo
     else:
-        s, slo = fma_pair(aik, bkj, acc)  # exact product of wide inputs
+        s, slo, rad = fma_pair_radius(aik, bkj, acc)  # exact product of wide inputs
+        # fma_pair's lo is rounded to odd: enough for every mode but stochastic
+        # rounding to a wide accumulator (p >= 38), which needs the radius
+        b = np.float64(s).view(np.int64)
+        if mode == SR and rad != 0 and _bracket_needed(FMA, b, aplan):
+            return _rnd_fma_stochastic(
+                aik, bkj, acc, s, slo, rad, idx + 1, aplan, counting, seed, rshift,
+                rmask, words, cnt,
+            )  # fmt: skip
     return _rnd(s, slo, idx + 1, aplan, mode, counting, seed, rshift, rmask, words, cnt)
 
 

@@ -828,6 +828,68 @@ def test_stochastic_rng_array_is_not_silently_ignored():
     assert not same_bits(r0, r1).all(), "the random words made no difference"
 
 
+def near_threshold(p: int, word: int, above: bool, gen) -> tuple:
+    """``(c, a, b)``: c a value in [1, 2) of a p-bit format (gap G = 2**(1 - p))
+    and a * b = G F 2**-64 with F within one of the threshold N = 2**64 - word
+    that stochastic rounding with ``word`` sets: F in [N - 1, N) (``above``
+    False: c + a * b rounds down to c) or [N, N + 1) (rounds up to c + G).
+
+    F has 64 + 30 bits, a * b = A B 2**(...) with A, B integers below 2**53:
+    B is drawn until the nearest multiple of B on the asked side of N 2**30 is
+    within 2**30 of it (about 3000 draws)."""
+    n_up, k = (1 << 64) - word, 30
+    target = n_up << k
+    while True:
+        big = int(gen.integers(1 << 40, 1 << 41)) * 2 + 1  # odd, in [2**41, 2**42)
+        whole = -(-target // big) if above else (target - 1) // big
+        miss = whole * big - target
+        if (0 <= miss < 1 << k) if above else (-(1 << k) <= miss < 0):
+            break
+    c = 1.0 + int(gen.integers(0, (1 << (p - 1)) - 1)) * 2.0 ** (1 - p)
+    return c, math.ldexp(whole, -60), math.ldexp(big, 60 + 1 - p - 64 - k)
+
+
+@pytest.mark.parametrize(
+    "accumulate", ["fp64", lowprec.custom_format(53, 11), lowprec.custom_format(40, 11)]
+)
+def test_fma_stochastic_to_a_wide_accumulator_is_exact(accumulate):
+    # fma_pair's lo is rounded to odd: at 38 bits of precision and more it no
+    # longer holds the first 64 bits of the fraction below the accumulator's last
+    # place, which the random word is compared with. Put the exact a * b + c just
+    # below and just above the threshold of the word that rounds it: sums
+    # [1, a] @ [c, b], whose second step is that rounding (event 6).
+    fmt = lowprec.as_format(accumulate)
+    gen = np.random.default_rng(53)
+    for seed in range(8):
+        word = random_word(seed, 6)
+        for above in (False, True):
+            c, a, b = near_threshold(fmt.precision, word, above, gen)
+            for sign in (1.0, -1.0):
+                x = np.array([[1.0, sign * a]])
+                y = np.array([[sign * c], [b]])
+                got = lowprec.matmul(
+                    x, y, inputs="fp64", accumulate=fmt, fma=True,
+                    rounding="stochastic", rng=seed,
+                )  # fmt: skip
+                want = sign * (c + 2.0 ** (1 - fmt.precision) if above else c)
+                what = f"{fmt.name} seed {seed} above {above} sign {sign}"
+                assert same_bits(got, np.array([[want]])).all(), what
+                if fmt.precision != 53:
+                    continue  # lowprec.fma takes values of the format only
+                # the same steps with lowprec.fma (exact at 53 bits)
+                acc = np.zeros(1)
+                for k, event in ((0, 1), (1, 6)):
+                    acc = lowprec.fma(
+                        x[:, k], y[k], acc, fmt, rounding="stochastic",
+                        rng=np.array([random_word(seed, event)], dtype=np.uint64),
+                    )  # fmt: skip
+                acc = lowprec.round(
+                    acc, fmt, rounding="stochastic",
+                    rng=np.array([random_word(seed, 10)], dtype=np.uint64),
+                )  # fmt: skip
+                assert_same(got, acc.reshape(1, 1), what)
+
+
 def test_random_words_follow_the_documented_stream():
     from lowprec.randomness import random_words
 
