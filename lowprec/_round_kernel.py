@@ -31,13 +31,13 @@ through the steps of ml_dtypes' ``ConvertImpl``, on the bits ``b`` of its value:
 
 Stochastic rounding compares the fraction rounded off with the element's random
 word (see :mod:`lowprec.randomness`): it rounds up when the two, cut to their
-``random_bits`` leading bits, carry out of 64 bits when added. The loop looks at
-the upper 32 bits of the word only (``sr_fast``): in the normal range it adds the
-word's leading ``d0`` bits to the magnitude and truncates, below ``B`` it compares
-the float fraction in 24-bit (float32) or 32-bit (float64) fixed point. Where the
-bits not looked at could still carry, which happens with probability ``2**-24``
-or ``2**-32`` per element for random words, the runner redoes that block with
-whole words (:func:`_redo_blocks`).
+``random_bits`` leading bits, carry out of 64 bits when added. The loops do it
+from the upper 32 bits of the word, on integers only (:mod:`lowprec._sr_bits`);
+float64 inputs to formats of at most 21 bits of precision round on the upper 32
+bits of their pattern, eight lanes per AVX2 instruction. Where the bits not looked
+at could still carry (probability ``2**-32`` per element for random words, and
+only with more than 32 random bits), the runner redoes that block with whole words
+in the code above (:func:`_redo_blocks`).
 
 The branches are written as selects so that LLVM vectorizes the loops; magnitudes
 are below ``2**(width - 1)``, so signed compares are exact. Numba widens int32
@@ -60,8 +60,19 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from lowprec import _jit, modes, randomness
-from lowprec._jit import jit, jit_inline, jit_parallel
+from lowprec import _jit, _sr_bits, modes, randomness
+from lowprec._jit import jit, jit_inline, jit_parallel, select
+from lowprec._sr_bits import (
+    SrConsts,
+    make_sr_consts,
+    splits,
+    sr_round32,
+    sr_round64,
+    sr_round64hi,
+    unpack32,
+    unpack64,
+    unpack64hi,
+)
 from lowprec.modes import RD, RNA, RNE, RO, RU, RZ, SR, SRE
 from lowprec.randomness import lowbias32, random_word, segment_keys
 
@@ -81,7 +92,7 @@ def _source_stamp(*modules) -> int:
     return int.from_bytes(digest.digest()[:7], "little")
 
 
-_HELPERS = _source_stamp(_jit, modes, randomness)  # _jit: the options
+_HELPERS = _source_stamp(_jit, _sr_bits, modes, randomness)  # _jit: the options
 
 # bit operations that keep their operands' integer type (see the module docstring)
 _add, _sub = np.add, np.subtract
@@ -132,12 +143,8 @@ class Consts(NamedTuple):
     sat_neg: int
     sat_inf: int
     zero_sign: int  # the sign bit, 0 for fnuz formats: zero has no sign
-    # stochastic rounding
+    # stochastic rounding with whole words (the fast path is lowprec._sr_bits)
     keep_mask: int  # the random_bits leading bits of 64 (uint64)
-    keep_hi: int  # their upper 32 bits (unsigned, of the kernel's width)
-    lo_matters: bool  # whether random bits beyond sr_fast's can carry: > 24 or 32
-    sr_right: int  # sr_fast: (upper 32 bits of the word >> sr_right) << sr_left
-    sr_left: int  # are the word's d0 leading bits (or the upper 32 of them)
     # floats of the kernel's width
     tiny: float  # T, the smallest positive value
     scale: float  # S, a power of two: T' = S * T is 1 (or as near as S allows)
@@ -204,12 +211,6 @@ def make_consts(plan: RoundPlan, width: int, rshift: int) -> tuple[np.ndarray, .
         sat_inf=plan.sat_inf,
         zero_sign=-(1 << (width - 1)) if plan.signed_zero else 0,
         keep_mask=int(np.uint64(keep).view(np.int64)),  # bits, as an int64
-        keep_hi=keep >> 32,
-        # sr_fast looks at the upper 32 bits of the word, below B at 24 in
-        # the 32-bit kernel
-        lo_matters=bool(keep & ((1 << (40 if width == 32 else 32)) - 1)),
-        sr_right=min(max(32 - d0, 0), 31),  # (d0 = 0: sr_fast masks with mask0)
-        sr_left=max(d0 - 32, 0),
         tiny=math.ldexp(1.0, t),
         scale=math.ldexp(1.0, s),
         unscale=math.ldexp(1.0, -s),
@@ -242,7 +243,7 @@ def has_small_path(plan: RoundPlan, width: int) -> bool:
 def _make_unpack(w: _Width):
     """The jitted constructor of a :class:`Consts` of width ``w`` from the arrays
     of make_consts."""
-    IT, UT, FT = w.int, w.uint, w.float  # the width's types
+    IT, FT = w.int, w.float  # the width's types
 
     @jit_inline
     def unpack(ci, cf):
@@ -251,7 +252,7 @@ def _make_unpack(w: _Width):
             IT(ci[0]), IT(ci[1]), IT(ci[2]), IT(ci[3]), IT(ci[4]), IT(ci[5]),
             IT(ci[6]), IT(ci[7]), IT(ci[8]), IT(ci[9]), IT(ci[10]), IT(ci[11]),
             IT(ci[12]), IT(ci[13]), IT(ci[14]), IT(ci[15]), IT(ci[16]),
-            np.uint64(ci[17]), UT(ci[18]), ci[19] != 0, IT(ci[20]), IT(ci[21]),
+            np.uint64(ci[17]),
             FT(cf[0]), FT(cf[1]), FT(cf[2]), FT(cf[3]), FT(cf[4]), FT(cf[5]),
         )  # fmt: skip
 
@@ -275,15 +276,7 @@ def _make_round_bits(w: _Width):
     HIDDEN = IT(1 << w.mant)
     HIGH = IT(1 << 16)  # the second count of a packed pair
     INF_1, SIGN_SHIFT = IT(INF + 1), IT(width - 1)
-    ALL32 = UT(0xFFFFFFFF)
-    # float64 tricks: (n | MAGIC) as a float is 2**52 + n, for 0 <= n < 2**52
-    MAGIC, TWO52 = np.uint64(0x4330000000000000), 2.0**52
-    TWO52_32, TWO32 = 2.0**52 + 2.0**32, 2.0**32
     TWO_MB = FT(2.0**w.mant)
-    # sr_fast's fixed point below B: the bits the width's floats hold exactly
-    TWO_F = FT(2.0**24) if width == 32 else 2.0**32
-    ALL_F = IT(0xFFFFFFFF) if width == 64 else ZERO
-    ONE_F = FT(1.0)
 
     @jit_inline
     def shift_up(m, s):
@@ -315,46 +308,12 @@ def _make_round_bits(w: _Width):
         return _and(frac_bits(a, small, rem_n, c), keep) > _not(_and(k, keep))
 
     @jit_inline
-    def sr_fast(a, small, rem_q, k, c):
-        """Stochastic from the upper 32 bits of the random word ``k``.
-
-        Returns (r_n, up_s, doubt): the rounded magnitude bits in the normal range,
-        whether to round up below B, and 1 where the bits of ``k`` not looked at
-        could change either (the runner then redoes the block with sr_exact).
-
-        Cutting the word to random_bits leaves a multiple K of 2**(64 - r), so
-        fraction + K carries exactly when the fraction cut to r bits does: only
-        the word needs the mask. In the normal range the fraction is rem_n / 2**d0
-        and the carry is that of rem_n + (K >> (64 - d0)): add those bits of K to
-        ``a`` and truncate (a carry into the exponent is the next binade). Below B
-        the fraction rem_q is a float, compared with 2**F - (K >> (64 - F)) in
-        F-bit fixed point (F = 24 for float32, 32 for float64: what the width's
-        floats hold exactly).
-        """
-        k_hi = _and(UT(k >> np.uint64(32)), c.keep_hi)
-        rnd = _and(IT(_shl(_shr(k_hi, UT(c.sr_right)), UT(c.sr_left))), c.mask0)
-        r_n = _and(_add(a, rnd), _not(c.mask0))
-        # the d0 - 32 bits of K below k_hi carry too if the sum's upper 32 bits
-        # of the d0 dropped are all ones (64-bit kernel, d0 > 32)
-        doubt_n = False
-        if width == 64:
-            doubt_n = _shr(_and(_add(a, rnd), c.mask0), c.sr_left) == ALL_F
-        if width == 32:
-            f = np.floor(rem_q * TWO_F)
-            threshold = TWO_F - FT(IT(_shr(k_hi, UT(8))))
-        else:
-            f = rem_q * TWO_F
-            threshold = TWO52_32 - UT(_or(k_hi, MAGIC)).view(FT)
-        up_s = f >= threshold
-        doubt_s = f >= threshold - ONE_F and not up_s
-        return r_n, up_s, ONE if (doubt_s if small else doubt_n) else ZERO
-
-    @jit_inline
-    def round_bits(b, c, mode, k, exact, has_small):
-        """Round one bit pattern; return the result bits, the overflow flag, and
-        whether a stochastic rounding needs the whole random word (sr_fast).
-        Without ``has_small`` (see :func:`has_small_path`) the float path below B
-        is folded away."""
+    def round_bits(b, c, mode, k, has_small):
+        """Round one bit pattern; return the result bits and the overflow flag.
+        ``k`` is the random word (stochastic modes; stochastic rounding here uses
+        all of it, see :mod:`lowprec._sr_bits` for the loops' fast path). Without
+        ``has_small`` (see :func:`has_small_path`) the float path below B is
+        folded away."""
         # 1. unpack
         a = _and(b, ABS)
         sign = _xor(b, a)
@@ -368,7 +327,6 @@ def _make_round_bits(w: _Width):
         x = IT(a).view(FT)
         x_s = x * c.scale
         near = (x_s + c.sub_c) - c.sub_c  # ties to even; exact
-        doubt = ZERO
         if mode == RNE:
             lsb = _and(_shr(a, c.d0), c.lsb1)
             r_n = _and(_add(_add(a, c.hm1), lsb), _not(c.mask0))
@@ -381,8 +339,6 @@ def _make_round_bits(w: _Width):
             if mode == RNA:
                 r_n = _and(_add(a, c.half0), _not(c.mask0))
                 up_s = rem_q >= 0.5
-            elif mode == SR and not exact:
-                r_n, up_s, doubt = sr_fast(a, small, rem_q, k, c)
             elif mode == RO:
                 r_n = _or(trunc_n, c.unit0 if rem_n != ZERO else ZERO)
                 # the last bit of the integer q_low, in the bits of q_low + 2**MB
@@ -417,7 +373,7 @@ def _make_round_bits(w: _Width):
             r = c.inf_res if a == INF else QNAN
         # 5. pack
         packed = _or(r, sign if r != ZERO else _and(sign, c.zero_sign))
-        return packed, overflow, doubt
+        return packed, overflow
 
     @jit_inline
     def below(p, q):
@@ -468,7 +424,7 @@ def _make_redo(helpers: int):
             for i in range(lo, hi):
                 k = words[i] if words.size > 0 else random_word(seed, i)
                 b = np.float64(x[i]).view(np.int64)
-                r, overflow, doubt = _round_bits64(b, c, SR, k, True, True)
+                r, overflow = _round_bits64(b, c, SR, k, True)
                 out[i] = np.int64(r).view(np.float64)  # exact in a float32 out too
                 if counting:
                     e0, e1, e2 = _count64(b, r, overflow, c)
@@ -500,30 +456,37 @@ def _make_kernel(
     given_words: bool,
     parallel: bool,
     has_small: bool,
+    split: bool,
 ):
     """Compile the loop for one (mode, counting, width, given_words, parallel,
-    has_small).
+    has_small, split).
 
     Each is its own function so that the other modes' branches, the counting, the
     other width and the other source of random words are folded away at compile
-    time; the four reach Numba as closure constants, which its cache keys on
+    time; the flags reach Numba as closure constants, which its cache keys on
     (with the stamp of the helpers' source, :func:`_source_stamp`). The serial
     variant (``prange`` is then ``range``) is for inputs of one block: waking the
-    thread pool costs more than rounding a few thousand values.
+    thread pool costs more than rounding a few thousand values. ``split``: a
+    stochastic float64 loop on the upper words (:func:`lowprec._sr_bits.splits`).
     """
     stochastic = mode in (SR, SRE)
     helpers = _HELPERS
+    sr_round = sr_round32 if width == 32 else sr_round64hi if split else sr_round64
+    unpack_sr = unpack32 if width == 32 else unpack64hi if split else unpack64
+    no_doubt, doubt_lane = np.int32(0), np.int32(1)
 
-    def kernel(x, out, ci, cf, seed, words, counts):
+    def kernel(x, out, ci, cf, cs, seed, words, counts):
         """Round ``x`` (1-D float) into ``out`` (1-D float).
 
-        ``ci`` and ``cf`` hold the constants (make_consts). Row ``blk`` of
+        ``ci`` and ``cf`` hold the constants (make_consts), ``cs`` those of
+        stochastic rounding's fast path (make_sr_consts). Row ``blk`` of
         ``counts`` gets the counts of block ``blk`` and, in column 6, whether a
-        stochastic rounding there needs the whole random words.
+        stochastic rounding there was in doubt (see lowprec._sr_bits).
         """
         if helpers < 0:  # (never: the stamp only keys the cache, _source_stamp)
             return
         c = _unpack32(ci, cf) if width == 32 else _unpack64(ci, cf)
+        s = unpack_sr(cs)
         size = x.size
         for blk in prange(counts.shape[0]):
             # unsigned indices: Numba then skips the wraparound of negative ones,
@@ -531,7 +494,7 @@ def _make_kernel(
             lo = np.uint64(blk * BLOCK)
             hi = np.uint64(min((blk + 1) * BLOCK, size))
             n0 = n1 = n2 = _sub(c.max, c.max)  # zeros of the width's int
-            doubt = _sub(c.max, c.max)
+            doubt = no_doubt
             if stochastic and not given_words:
                 # the upper halves of randomness.random_word: a Weyl sequence
                 # through lowbias32 (the lower halves only matter in doubt)
@@ -539,41 +502,54 @@ def _make_kernel(
                     seed, lo >> np.uint64(32)
                 )
                 weyl = np.add(key, np.multiply(np.uint32(lo & 0xFFFFFFFF), step))
-            k = np.uint64(0)
+            k_hi = np.uint32(0)  # the upper half of the element's random word
             for i in range(lo, hi):
                 if stochastic and given_words:
-                    k = words[i]
+                    k_hi = np.uint32(words[i] >> np.uint64(32))
                 elif stochastic:
-                    k = np.uint64(lowbias32(weyl)) << np.uint64(32)
+                    k_hi = lowbias32(weyl)
                     weyl = np.add(weyl, step)
+                k = np.uint64(k_hi) << np.uint64(32)  # (only its sign bit is used)
                 # (loads and stores stay in this loop: in a helper inlined into
                 # it they keep LLVM from vectorizing)
                 if width == 32:
                     b = np.float32(x[i]).view(np.int32)
-                    r, overflow, d = _round_bits32(b, c, mode, k, False, has_small)
+                    if mode == SR:
+                        r, overflow, d = sr_round(b, np.uint32(0), k_hi, s, has_small)
+                        doubt = _or(doubt, select(d, doubt_lane, no_doubt))
+                    else:
+                        r, overflow = _round_bits32(b, c, mode, k, has_small)
                     out[i] = np.int32(r).view(np.float32)
-                    doubt = _or(doubt, d)
                     if counting:
                         e0, e1, e2 = _count32(b, r, overflow, c)
                         n0, n1, n2 = _add(n0, e0), _add(n1, e1), _add(n2, e2)
                 else:
                     b = np.float64(x[i]).view(np.int64)
-                    r, overflow, d = _round_bits64(b, c, mode, k, False, has_small)
+                    if split:
+                        upper = np.int32(b >> np.int64(32))
+                        lower = np.uint32(b & np.int64(0xFFFFFFFF))
+                        r_hi, overflow, d = sr_round(upper, lower, k_hi, s, has_small)
+                        r = np.int64(r_hi) << np.int64(32)
+                        doubt = _or(doubt, select(d, doubt_lane, no_doubt))
+                    elif mode == SR:
+                        r, overflow, d = sr_round(b, np.uint64(0), k_hi, s, has_small)
+                        doubt = _or(doubt, select(d, doubt_lane, no_doubt))
+                    else:
+                        r, overflow = _round_bits64(b, c, mode, k, has_small)
                     out[i] = np.int64(r).view(np.float64)
-                    doubt = _or(doubt, d)
                     if counting:
                         e0, e1, e2 = _count64(b, r, overflow, c)
                         n0, n1, n2 = n0 + e0, n1 + e1, n2 + e2
             if counting:
                 _store_counts(counts, blk, n0, n1, n2)
-            # (a carry from the lower halves of the words could matter)
-            unsure = doubt != 0 and c.lo_matters
-            counts[blk, 6] = 1 if mode == SR and unsure else 0
+            counts[blk, 6] = doubt
 
     return (jit_parallel if parallel else jit)(kernel)
 
 
-_KERNELS: dict[tuple[int, bool, int, bool, bool], object] = {}
+_KERNELS: dict[tuple, object] = {}
+_WIDE: set[tuple] = set()  # split kernels compiled for an out dtype (wide_vectors)
+_NO_SR = np.zeros(len(SrConsts._fields), dtype=np.int64)
 
 
 def round_kernel(mode: int, counting: bool):
@@ -586,6 +562,7 @@ def round_kernel(mode: int, counting: bool):
 
     def run(x, out, plan, seed, words, rshift, rmask):
         width = 32 if x.dtype == np.float32 else 64
+        split = mode == SR and width == 64 and splits(plan.d0)
         key = (
             mode,
             counting,
@@ -593,6 +570,7 @@ def round_kernel(mode: int, counting: bool):
             mode in (SR, SRE) and words.size > 0,
             x.size > BLOCK,  # parallel only over more than one block
             has_small_path(plan, width),
+            split,
         )
         kernel = _KERNELS.get(key)
         if kernel is None:
@@ -600,8 +578,20 @@ def round_kernel(mode: int, counting: bool):
         seed = np.uint64(seed)
         counts = np.zeros((-(-x.size // BLOCK), 7), dtype=np.int64)
         ci, cf = make_consts(plan, width, int(rshift))
-        kernel(x, out, ci, cf, seed, words, counts)
-        if mode == SR and counts[:, 6].any():
+        cs = _NO_SR
+        if mode == SR:
+            layout = "32" if width == 32 else "64hi" if split else "64"
+            cs = make_sr_consts(plan, layout, int(rshift))
+        args = (x, out, ci, cf, cs, seed, words, counts)
+        if split and (key, out.dtype) not in _WIDE:
+            with _jit.wide_vectors():  # the first call compiles (or loads) it
+                kernel(*args)
+            _WIDE.add((key, out.dtype))
+        else:
+            kernel(*args)
+        # with at most 32 random bits the words' lower halves are 0 and cannot
+        # carry, so a doubt is settled (see lowprec._sr_bits)
+        if mode == SR and rshift < 32 and counts[:, 6].any():
             ci, cf = make_consts(plan, 64, int(rshift))
             unsure = np.flatnonzero(counts[:, 6])
             _redo_blocks(x, out, unsure, ci, cf, counting, seed, words, counts)

@@ -250,6 +250,85 @@ def test_words_on_either_side_of_the_carry(name, dtype, r):
     assert_same_bits(got, np.array(want, dtype=dtype), x, f"{name} {dtype} r={r}")
 
 
+# Every word layout of lowprec._sr_bits: float32 with and without the path below
+# B (fp16, bf16), float64 on its upper word (precision <= 21, p = 21 the edge where
+# no bit is dropped from it) and on the whole word (p >= 22); options that change
+# the constants (no subnormals, saturation, formats without -0 or inf). Values go
+# far below T, where the fraction has more than 32 bits in every layout.
+_LAYOUT_CASES = [
+    ("fp16", np.float32, {}),
+    ("bf16", np.float32, {}),
+    ("fp16", np.float32, {"subnormals": False}),
+    ("fp8_e5m2fnuz", np.float32, {"saturate": True}),
+    ("fp16", np.float64, {}),
+    ("fp8_e4m3fn", np.float64, {"subnormals": False}),
+    ("fp4_e2m1fn", np.float64, {}),
+    ("p21", np.float64, {}),
+    ("p22", np.float64, {}),
+    ("fp32", np.float64, {"saturate": True}),
+]
+
+
+def _layout_format(name: str):
+    if name.startswith("p"):
+        return lowprec.custom_format(int(name[1:]), 8)
+    return lowprec.as_format(name)
+
+
+@pytest.mark.parametrize("r", [64, 33, 32, 12])
+@pytest.mark.parametrize(("name", "dtype", "options"), _LAYOUT_CASES)
+def test_words_at_the_carry_in_every_layout(name, dtype, options, r):
+    fmt = _layout_format(name)
+    g = grid_of(fmt, options.get("subnormals"))
+    gen = np.random.default_rng(r)
+    lowest = g.emin - g.precision - 60
+    e = gen.uniform(lowest, min(g.emax + 2, np.finfo(dtype).maxexp - 0.01), 300)
+    x = (gen.choice([-1.0, 1.0], e.size) * np.exp2(e)).astype(dtype)
+    xs, words = [], []
+    for v in x.tolist():
+        frac = neighbours(v, fmt, options.get("subnormals"))[2]
+        cut = math.floor(frac * (1 << r))  # the fraction's r leading bits
+        low = int(gen.integers(0, 1 << (64 - r))) if r < 64 else 0
+        for top in ((1 << r) - cut, (1 << r) - cut - 1):  # carry, just no carry
+            if 0 <= top < 1 << r:
+                xs.append(v)
+                words.append(top << (64 - r) | low)
+    # and specials: NaNs whose payload is only their lowest bit (a float64's
+    # lower word), signalling ones included
+    bits = np.dtype(dtype).itemsize * 8
+    nan_low = np.array([1 << (bits - 1) | 1, 1], dtype=f"u{bits // 8}")
+    nan_low |= np.array(np.inf, dtype=dtype).view(nan_low.dtype)
+    specials = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype=dtype)
+    x = np.concatenate([np.array(xs, dtype=dtype), specials, nan_low.view(dtype)])
+    words = np.array(words + [2**64 - 1] * (x.size - len(words)), dtype=np.uint64)
+    got = lowprec.round(
+        x, fmt, rounding="stochastic", random_bits=r, rng=words, **options
+    )
+    want = [
+        round_exact_flags(
+            v, fmt, "stochastic", random_fraction_bits=r, random_word=w, **options
+        )[0]
+        for v, w in zip(x.tolist(), words.tolist(), strict=True)
+    ]
+    assert_same_bits(got, np.array(want, dtype=dtype), x, f"{name} {dtype} r={r}")
+
+
+@pytest.mark.parametrize(("name", "dtype", "options"), _LAYOUT_CASES)
+def test_seeded_loops_round_as_their_words_in_every_layout(name, dtype, options):
+    # The seeded loops hash the words' upper halves themselves, over several
+    # parallel blocks; the words path above is the one held to the oracle.
+    fmt = _layout_format(name)
+    g = grid_of(fmt, options.get("subnormals"))
+    gen = np.random.default_rng(5)
+    n = 3 * (1 << 14) + 7
+    e = gen.uniform(g.emin - g.precision - 40, min(g.emax + 1, 127), n)
+    x = (gen.choice([-1.0, 1.0], n) * np.exp2(e)).astype(dtype)
+    seeded = lowprec.round(x, fmt, rounding="stochastic", rng=77, **options)
+    words = _splitmix64_words(77, n)  # the documented stream
+    given = lowprec.round(x, fmt, rounding="stochastic", rng=words, **options)
+    assert_same_bits(seeded, given, x, f"{name} {dtype}")
+
+
 # ------------------------------------------------------------------ statistics
 
 
