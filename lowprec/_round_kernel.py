@@ -92,7 +92,8 @@ def _source_stamp(*modules) -> int:
     return int.from_bytes(digest.digest()[:7], "little")
 
 
-_HELPERS = _source_stamp(_jit, _sr_bits, modes, randomness)  # _jit: the options
+_STAMPED = (_jit, _sr_bits, modes, randomness)  # _jit: the options
+_HELPERS = _source_stamp(*_STAMPED)
 
 # bit operations that keep their operands' integer type (see the module docstring)
 _add, _sub = np.add, np.subtract
@@ -471,9 +472,8 @@ def _make_kernel(
     """
     stochastic = mode in (SR, SRE)
     helpers = _HELPERS
-    sr_round = sr_round32 if width == 32 else sr_round64hi if split else sr_round64
-    unpack_sr = unpack32 if width == 32 else unpack64hi if split else unpack64
-    no_doubt, doubt_lane = np.int32(0), np.int32(1)
+    # (the kernel names module globals only: a jitted function in its closure
+    # would change Numba's cache key in every process)
 
     def kernel(x, out, ci, cf, cs, seed, words, counts):
         """Round ``x`` (1-D float) into ``out`` (1-D float).
@@ -486,7 +486,7 @@ def _make_kernel(
         if helpers < 0:  # (never: the stamp only keys the cache, _source_stamp)
             return
         c = _unpack32(ci, cf) if width == 32 else _unpack64(ci, cf)
-        s = unpack_sr(cs)
+        s = unpack32(cs) if width == 32 else unpack64hi(cs) if split else unpack64(cs)
         size = x.size
         for blk in prange(counts.shape[0]):
             # unsigned indices: Numba then skips the wraparound of negative ones,
@@ -494,7 +494,7 @@ def _make_kernel(
             lo = np.uint64(blk * BLOCK)
             hi = np.uint64(min((blk + 1) * BLOCK, size))
             n0 = n1 = n2 = _sub(c.max, c.max)  # zeros of the width's int
-            doubt = no_doubt
+            doubt = _NO_DOUBT
             if stochastic and not given_words:
                 # the upper halves of randomness.random_word: a Weyl sequence
                 # through lowbias32 (the lower halves only matter in doubt)
@@ -515,8 +515,8 @@ def _make_kernel(
                 if width == 32:
                     b = np.float32(x[i]).view(np.int32)
                     if mode == SR:
-                        r, overflow, d = sr_round(b, np.uint32(0), k_hi, s, has_small)
-                        doubt = _or(doubt, select(d, doubt_lane, no_doubt))
+                        r, overflow, d = sr_round32(b, np.uint32(0), k_hi, s, has_small)
+                        doubt = _or(doubt, select(d, _DOUBT, _NO_DOUBT))
                     else:
                         r, overflow = _round_bits32(b, c, mode, k, has_small)
                     out[i] = np.int32(r).view(np.float32)
@@ -526,14 +526,14 @@ def _make_kernel(
                 else:
                     b = np.float64(x[i]).view(np.int64)
                     if split:
-                        upper = np.int32(b >> np.int64(32))
-                        lower = np.uint32(b & np.int64(0xFFFFFFFF))
-                        r_hi, overflow, d = sr_round(upper, lower, k_hi, s, has_small)
+                        hi_w = np.int32(b >> np.int64(32))
+                        lo_w = np.uint32(b & np.int64(0xFFFFFFFF))
+                        r_hi, overflow, d = sr_round64hi(hi_w, lo_w, k_hi, s, has_small)
                         r = np.int64(r_hi) << np.int64(32)
-                        doubt = _or(doubt, select(d, doubt_lane, no_doubt))
+                        doubt = _or(doubt, select(d, _DOUBT, _NO_DOUBT))
                     elif mode == SR:
-                        r, overflow, d = sr_round(b, np.uint64(0), k_hi, s, has_small)
-                        doubt = _or(doubt, select(d, doubt_lane, no_doubt))
+                        r, overflow, d = sr_round64(b, np.uint64(0), k_hi, s, has_small)
+                        doubt = _or(doubt, select(d, _DOUBT, _NO_DOUBT))
                     else:
                         r, overflow = _round_bits64(b, c, mode, k, has_small)
                     out[i] = np.int64(r).view(np.float64)
@@ -547,6 +547,7 @@ def _make_kernel(
     return (jit_parallel if parallel else jit)(kernel)
 
 
+_NO_DOUBT, _DOUBT = np.int32(0), np.int32(1)
 _KERNELS: dict[tuple, object] = {}
 _WIDE: set[tuple] = set()  # split kernels compiled for an out dtype (wide_vectors)
 _NO_SR = np.zeros(len(SrConsts._fields), dtype=np.int64)
