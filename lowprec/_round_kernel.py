@@ -458,9 +458,11 @@ def _make_kernel(
     parallel: bool,
     has_small: bool,
     split: bool,
+    signed_zero: bool,
+    cut: bool,
 ):
     """Compile the loop for one (mode, counting, width, given_words, parallel,
-    has_small, split).
+    has_small, split, signed_zero, cut).
 
     Each is its own function so that the other modes' branches, the counting, the
     other width and the other source of random words are folded away at compile
@@ -468,7 +470,9 @@ def _make_kernel(
     (with the stamp of the helpers' source, :func:`_source_stamp`). The serial
     variant (``prange`` is then ``range``) is for inputs of one block: waking the
     thread pool costs more than rounding a few thousand values. ``split``: a
-    stochastic float64 loop on the upper words (:func:`lowprec._sr_bits.splits`).
+    stochastic float64 loop on the upper words (:func:`lowprec._sr_bits.splits`);
+    ``signed_zero`` and ``cut`` only vary for it and the other stochastic loops
+    (``sr_round`` in :mod:`lowprec._sr_bits`).
     """
     stochastic = mode in (SR, SRE)
     helpers = _HELPERS
@@ -515,7 +519,9 @@ def _make_kernel(
                 if width == 32:
                     b = np.float32(x[i]).view(np.int32)
                     if mode == SR:
-                        r, overflow, d = sr_round32(b, np.uint32(0), k_hi, s, has_small)
+                        r, overflow, d = sr_round32(
+                            b, np.uint32(0), k_hi, s, has_small, signed_zero, cut
+                        )
                         doubt = _or(doubt, select(d, _DOUBT, _NO_DOUBT))
                     else:
                         r, overflow = _round_bits32(b, c, mode, k, has_small)
@@ -528,11 +534,15 @@ def _make_kernel(
                     if split:
                         hi_w = np.int32(b >> np.int64(32))
                         lo_w = np.uint32(b & np.int64(0xFFFFFFFF))
-                        r_hi, overflow, d = sr_round64hi(hi_w, lo_w, k_hi, s, has_small)
+                        r_hi, overflow, d = sr_round64hi(
+                            hi_w, lo_w, k_hi, s, has_small, signed_zero, cut
+                        )
                         r = np.int64(r_hi) << np.int64(32)
                         doubt = _or(doubt, select(d, _DOUBT, _NO_DOUBT))
                     elif mode == SR:
-                        r, overflow, d = sr_round64(b, np.uint64(0), k_hi, s, has_small)
+                        r, overflow, d = sr_round64(
+                            b, np.uint64(0), k_hi, s, has_small, signed_zero, cut
+                        )
                         doubt = _or(doubt, select(d, _DOUBT, _NO_DOUBT))
                     else:
                         r, overflow = _round_bits64(b, c, mode, k, has_small)
@@ -572,6 +582,8 @@ def round_kernel(mode: int, counting: bool):
             x.size > BLOCK,  # parallel only over more than one block
             has_small_path(plan, width),
             split,
+            mode != SR or bool(plan.signed_zero),
+            mode == SR and rshift > 32,  # fewer than 32 random bits
         )
         kernel = _KERNELS.get(key)
         if kernel is None:

@@ -14,12 +14,14 @@ four. With ``e`` the word's biased exponent field and ``m`` the significand (hid
 bit included):
 
 1. ``n``, the bits dropped from the word: ``d0`` from B up; below B the format's
-   values are the multiples of T, so ``n = nsub - e`` grows as the value shrinks.
+   values are the multiples of T, so ``n`` grows by one per binade down. The code
+   keeps ``left = W - n`` (``W`` the word's width), the shift that brings the
+   dropped bits to the top of the word.
 2. the fraction rounded off, as 32-bit fixed point: the bits ``n - 1 .. n - 32`` of
    the pattern, ``floor(m * 2**(32 - n)) mod 2**32`` with ``lo`` shifted in below.
-   A shift by ``W`` bits or more gives 0 (``W`` the word's width), which is what
-   AVX2's variable shifts do, so each is one instruction. Below T (``n`` past the
-   significand) the same formula gives ``x / T``.
+   A shift by ``W`` bits or more gives 0, which is what AVX2's variable shifts
+   do, so each is one instruction. Below T (``n`` past the significand) the same
+   formula gives ``x / T``.
 3. round up when that plus the word's upper 32 bits carries. If the sum is all
    ones, bits below both could still carry: the lane reports doubt, and the runner
    redoes its block with whole words (probability ``2**-32`` per element for random
@@ -56,8 +58,8 @@ class SrConsts(NamedTuple):
     """A plan's constants for one word layout (see :func:`make_sr_consts`), as
     words: patterns of the word's width, or their upper 32 bits (layout "64hi")."""
 
-    drop: int  # bits dropped from the word in the normal range
-    nsub: int  # below B, nsub - e bits are dropped
+    left: int  # W - (bits dropped from the word) in the normal range (W: its width)
+    lsub: int  # below B, W - e + lsub bits are dropped
     normal: int  # B, the smallest normal
     tiny: int  # T, the smallest positive value
     max: int  # the largest finite value
@@ -107,8 +109,8 @@ def make_sr_consts(plan, layout: str, rshift: int) -> np.ndarray:
     keep = ~((1 << rshift) - 1) & (2**64 - 1)
     assert plan.ovf_pos == plan.ovf_neg == plan.inf_res, "symmetric for stochastic"
     consts = SrConsts(
-        drop=d0 - lay.shift,
-        nsub=t + bias + store - lay.shift,
+        left=width - (d0 - lay.shift),
+        lsub=t + bias + store - lay.shift - width,
         normal=word(plan.smallest_normal),
         tiny=word(plan.tiny),
         max=word(plan.max),
@@ -129,11 +131,11 @@ def _make(layout: str):
     ZERO, ONE = IT(0), IT(1)
     UZERO, U32 = UT(0), np.uint32
     MB, W = IT(lay.mant), IT(width)
-    HIDDEN = IT(1 << lay.mant)
     ABS = IT((1 << (width - 1)) - 1)
     INF = IT(((1 << (width - 1 - lay.mant)) - 1) << lay.mant)
     QNAN = IT(INF | (1 << (lay.mant - 1)))
     TOP = UT(width - 32)  # the fraction's upper 32 bits
+    ALL = UT((1 << width) - 1)
 
     @jit_inline
     def unpack(cs):
@@ -153,31 +155,38 @@ def _make(layout: str):
         return select(UT(n) < UT(width), _shr(v, UT(n)), UZERO)
 
     @jit_inline
-    def sr_round(h, lo, k_hi, s, has_small):
+    def sr_round(h, lo, k_hi, s, has_small, signed_zero, cut):
         """Round the word ``h`` (with the lower word ``lo``, 0 if none) by the
         upper 32 bits ``k_hi`` of its random word; ``s`` is an :class:`SrConsts`.
         Returns the result's word, whether it overflowed, and the doubt.
 
-        Without ``has_small`` every element drops ``drop`` bits (formats whose
-        grid below B is the storage's own subnormal grid, coarsened).
+        The flags are compile-time constants, each sparing the loop work and a
+        register: without ``has_small`` every element drops the same bits
+        (formats whose grid below B is the storage's own subnormal grid,
+        coarsened); ``signed_zero``: the format has -0; ``cut``: fewer than 32
+        random bits, so the word is masked.
         """
         a = _and(h, ABS)
         sign = _xor(h, a)
-        n = s.drop
+        # left = W - n: the shift that brings the n bits dropped to the top
+        left = s.left
         # (bits of the word above n leave through the top of the word)
-        frac = _or(shl(UT(a), _sub(W, n)), shr(lo, n))
+        frac = _or(shl(UT(a), left), shr(lo, _sub(W, left)))
         if has_small:
             e1 = max(_shr(a, MB), ONE)  # storage subnormals: exponent 1's scale
-            n = select(a >= s.normal, s.drop, _sub(s.nsub, e1))
+            left = select(a >= s.normal, s.left, _sub(e1, s.lsub))
             # n may exceed the significand here: m holds the hidden bit
-            m = UT(_sub(_add(a, HIDDEN), _shl(e1, MB)))
-            frac = _or(_or(shl(m, _sub(W, n)), shr(lo, n)), shr(m, _sub(n, W)))
+            m = UT(_sub(a, _shl(_sub(e1, ONE), MB)))
+            frac = _or(
+                _or(shl(m, left), shr(lo, _sub(W, left))), shr(m, _sub(ZERO, left))
+            )
         top = U32(_shr(frac, TOP))
-        nk = _not(_and(k_hi, s.keep))
+        nk = _not(_and(k_hi, s.keep) if cut else k_hi)
         up = top > nk  # top + word carries out of 32 bits
         doubt = top == nk
-        unit = IT(shl(UT(ONE), n))
-        trunc = _and(a, _sub(ZERO, unit))
+        mask = IT(shr(ALL, left))  # the n bits dropped
+        trunc = _and(a, _not(mask))
+        unit = _add(mask, ONE)
         if has_small:
             below_t = a < s.tiny  # the result is 0 or T
             trunc = select(below_t, ZERO, trunc)
@@ -189,7 +198,8 @@ def _make(layout: str):
         nan = _or(a > INF, _and(a == INF, lo != UZERO))
         r = select(nan, QNAN, r)
         packed = _or(r, sign)
-        packed = select(packed == s.no_zero, ZERO, packed)
+        if not signed_zero:
+            packed = select(packed == s.no_zero, ZERO, packed)
         return packed, _and(big, a < INF), doubt
 
     return unpack, sr_round

@@ -18,8 +18,8 @@ from lowprec.modes import RNE, SR
 
 def test_every_kernel_holds_the_stamp_of_the_modules_it_inlines():
     kernels = [
-        rk._make_kernel(SR, True, 64, False, True, True, True),
-        rk._make_kernel(RNE, False, 32, False, False, False, False),
+        rk._make_kernel(SR, True, 64, False, True, True, True, False, True),
+        rk._make_kernel(RNE, False, 32, False, False, False, False, True, False),
     ]
     assert_stamped(rk, kernels, minimum=3)
 
@@ -69,12 +69,12 @@ def test_constants_of_the_stochastic_fast_path_are_words_of_the_layout():
     def upper(v: float) -> int:
         return int(np.array(v).view(np.int64) >> 32)
 
-    assert words["drop"] == 42 - 32
+    assert words["left"] == 32 - (42 - 32)  # 42 bits dropped, 10 of the word
     assert words["normal"] == upper(2.0**-14)
     assert words["tiny"] == upper(2.0**-24)
     assert words["max"] == upper(65504.0)
     assert words["ovf"] == upper(np.inf)
     assert words["no_zero"] == -1  # fp16 has -0
-    # the bits dropped below B: 2**-24 / 2**(e - 1075) as a float64's upper word
+    # below B: 2**-20 is 2**4 T, so 52 - 4 bits are dropped, 16 of the word
     e = 1023 - 20  # the exponent field of 2**-20
-    assert words["nsub"] - e == 52 - 4 - 32
+    assert e - words["lsub"] == 32 - 16
