@@ -460,9 +460,10 @@ def _make_kernel(
     split: bool,
     signed_zero: bool,
     cut: bool,
+    in_place: bool,
 ):
     """Compile the loop for one (mode, counting, width, given_words, parallel,
-    has_small, split, signed_zero, cut).
+    has_small, split, signed_zero, cut, in_place).
 
     Each is its own function so that the other modes' branches, the counting, the
     other width and the other source of random words are folded away at compile
@@ -472,7 +473,9 @@ def _make_kernel(
     thread pool costs more than rounding a few thousand values. ``split``: a
     stochastic float64 loop on the upper words (:func:`lowprec._sr_bits.splits`);
     ``signed_zero`` and ``cut`` only vary for it and the other stochastic loops
-    (``sr_round`` in :mod:`lowprec._sr_bits`).
+    (``sr_round`` in :mod:`lowprec._sr_bits`). ``in_place``: ``out`` is ``x``; the
+    loop then writes through ``x`` itself, since LLVM vectorizes a loop over two
+    arrays only after checking that they do not overlap.
     """
     stochastic = mode in (SR, SRE)
     helpers = _HELPERS
@@ -489,6 +492,8 @@ def _make_kernel(
         """
         if helpers < 0:  # (never: the stamp only keys the cache, _source_stamp)
             return
+        if in_place:
+            out = x
         c = _unpack32(ci, cf) if width == 32 else _unpack64(ci, cf)
         s = unpack32(cs) if width == 32 else unpack64hi(cs) if split else unpack64(cs)
         size = x.size
@@ -574,6 +579,10 @@ def round_kernel(mode: int, counting: bool):
     def run(x, out, plan, seed, words, rshift, rmask):
         width = 32 if x.dtype == np.float32 else 64
         split = mode == SR and width == 64 and splits(plan.d0)
+        in_place = x.dtype == out.dtype and x.ctypes.data == out.ctypes.data
+        if in_place and mode == SR and rshift < 32:
+            # a block in doubt is rounded again from x (see below): keep it
+            x, in_place = x.copy(), False
         key = (
             mode,
             counting,
@@ -584,6 +593,7 @@ def round_kernel(mode: int, counting: bool):
             split,
             mode != SR or bool(plan.signed_zero),
             mode == SR and rshift > 32,  # fewer than 32 random bits
+            in_place,
         )
         kernel = _KERNELS.get(key)
         if kernel is None:

@@ -229,6 +229,24 @@ def test_out_may_be_x_itself(dtype):
     assert_same_bits(x.astype(np.float64), want, X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rounding", lowprec.ROUNDING_MODES)
+def test_out_x_over_several_blocks_rounds_and_counts_as_a_new_array(rounding, dtype):
+    # (in place, the loop writes through x itself: its own compiled variant)
+    gen = np.random.default_rng(8)
+    n = 3 * (1 << 14) + 5
+    x = (gen.standard_normal(n) * np.exp2(gen.integers(-30, 20, n))).astype(dtype)
+    x[::997] = np.nan
+    kw = {"rng": 3} if rounding.startswith("stochastic") else {}
+    stats = [lowprec.RoundingStats(), lowprec.RoundingStats()]
+    want = lowprec.round(x, "fp16", rounding=rounding, stats=stats[0], **kw)
+    y = x.copy()
+    got = lowprec.round(y, "fp16", rounding=rounding, out=y, stats=stats[1], **kw)
+    assert got is y
+    assert_same_bits(y, want, x, f"{rounding} {dtype}")
+    assert stats[0].as_dict() == stats[1].as_dict()
+
+
 def test_out_may_be_a_non_contiguous_x_itself():
     base = np.linspace(-3, 3, 40).reshape(4, 10) ** 3
     x = base.copy()

@@ -18,8 +18,8 @@ from lowprec.modes import RNE, SR
 
 def test_every_kernel_holds_the_stamp_of_the_modules_it_inlines():
     kernels = [
-        rk._make_kernel(SR, True, 64, False, True, True, True, False, True),
-        rk._make_kernel(RNE, False, 32, False, False, False, False, True, False),
+        rk._make_kernel(SR, True, 64, False, True, True, True, False, True, False),
+        rk._make_kernel(RNE, False, 32, False, False, False, False, True, False, True),
     ]
     assert_stamped(rk, kernels, minimum=3)
 

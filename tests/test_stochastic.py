@@ -311,6 +311,12 @@ def test_words_at_the_carry_in_every_layout(name, dtype, options, r):
         for v, w in zip(x.tolist(), words.tolist(), strict=True)
     ]
     assert_same_bits(got, np.array(want, dtype=dtype), x, f"{name} {dtype} r={r}")
+    # in place too: a block in doubt is rounded again from the inputs
+    y = x.copy()
+    lowprec.round(
+        y, fmt, rounding="stochastic", random_bits=r, rng=words, out=y, **options
+    )
+    assert_same_bits(y, got, x, f"{name} {dtype} r={r}, out=x")
 
 
 @pytest.mark.parametrize(("name", "dtype", "options"), _LAYOUT_CASES)
