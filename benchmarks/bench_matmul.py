@@ -8,7 +8,7 @@ Run from the repository root::
 
 The operands are square n x n matrices of uniform [0, 1) values (``--normal``:
 standard normal) rounded with ``lowprec.round`` to each preset's input format, so
-they are values of that format. Rows: every preset of ``lowprec.matmul.PRESETS``
+they are values of that format. Rows: every preset of ``lowprec.arith.matmul.PRESETS``
 with every order (``"unspecified"``, the float32-BLAS fast path, only where the
 preset allows it: exact products, fp32 accumulation, inputs of at most 12 bits),
 the tensor-core models ``model="v100"`` and ``"a100"`` (fp16 inputs), and
@@ -111,7 +111,7 @@ def run_time(fn) -> tuple[float, object]:
 
 def lowprec_methods() -> list[Method]:
     import lowprec
-    from lowprec.matmul import PRESETS
+    from lowprec.arith.matmul import PRESETS
 
     methods = []
     for name, preset in PRESETS.items():

@@ -229,7 +229,7 @@ for name, mod in list(sys.modules.items()):
         for obj in vars(mod).values():
             if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.signatures:
                 compiled.append(f"{name}.{obj.__name__}")
-from lowprec import _round_kernel
+from lowprec.rounding import _kernel as _round_kernel
 compiled += [str(k) for k in getattr(_round_kernel, "_KERNELS", {})]
 x = np.ones(1000, dtype=np.DTYPE)
 t0 = time.perf_counter()

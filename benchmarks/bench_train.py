@@ -37,9 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lowprec.compare import parse_run  # noqa: E402
-from lowprec.datasets import load_digits  # noqa: E402
-from lowprec.train import TrainConfig, _Run  # noqa: E402
+from lowprec.data.datasets import load_digits  # noqa: E402
+from lowprec.training.compare import parse_run  # noqa: E402
+from lowprec.training.loop import TrainConfig, _Run  # noqa: E402
 
 RUNS = (
     "fp32",

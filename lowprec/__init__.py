@@ -11,12 +11,14 @@ and :func:`train` / :func:`compare` run whole experiments. ``import lowprec`` co
 nothing: each Numba kernel compiles on first use and is cached on disk.
 """
 
-from lowprec import autograd, datasets, nn, optim, telemetry
-from lowprec.arithmetic import add, divide, fma, multiply, sqrt, subtract
+from lowprec import _compat, autograd, nn, optim
+from lowprec.amp.policy import POLICIES, Policy, as_policy
+from lowprec.amp.scaler import LossScaler
+from lowprec.arith.elementwise import add, divide, fma, multiply, sqrt, subtract
+from lowprec.arith.matmul import PRESETS, dot, matmul, sum
 from lowprec.autograd import Tensor
-from lowprec.compare import compare
-from lowprec.datasets import load_digits
-from lowprec.encoding import Fields, decode, describe, encode, fields
+from lowprec.data import datasets
+from lowprec.data.datasets import load_digits
 from lowprec.formats import (
     Format,
     as_format,
@@ -36,13 +38,15 @@ from lowprec.formats import (
     fp64,
     tf32,
 )
-from lowprec.matmul import PRESETS, dot, matmul, sum
 from lowprec.modes import ROUNDING_MODES
-from lowprec.policy import POLICIES, Policy, as_policy
-from lowprec.rounding import round
-from lowprec.scaler import LossScaler
-from lowprec.stats import RoundingStats
-from lowprec.train import TrainConfig, train
+from lowprec.rounding.encoding import Fields, decode, describe, encode, fields
+from lowprec.rounding.rounder import round
+from lowprec.rounding.stats import RoundingStats
+from lowprec.training import telemetry
+from lowprec.training.compare import compare
+from lowprec.training.loop import TrainConfig, train
+
+_compat.install()
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ transpose); the rest (``-x``, ``x - 1``, ``Linear``) are compositions.
 Precision rules
 ---------------
 All arrays are stored in the policy's storage dtype (float32, or float64 when a
-format is wider than fp32, :attr:`lowprec.policy.Policy.dtype`) and hold values of
+format is wider than fp32, :attr:`lowprec.amp.policy.Policy.dtype`) and hold values of
 their tensor's format ``.fmt``.
 
 *Forward.* Each op computes its exact-as-NumPy-gives result in the storage dtype
@@ -38,7 +38,7 @@ evaluated in float32 and rounded once at the end, as mixed-precision hardware an
 PyTorch's half-precision kernels do (they accumulate such expressions in float).
 
 *Matmul.* With ``policy.matmul`` None, plain NumPy in the storage dtype, result
-rounded to the activations. Otherwise the policy's :data:`lowprec.matmul.PRESETS`
+rounded to the activations. Otherwise the policy's :data:`lowprec.arith.matmul.PRESETS`
 entry fixes the input format, the accumulator and the order of additions: operands
 not already in the input format are first rounded to it (autocast's cast; the
 cast's derivative is the identity), and the result is rounded to the activations.
@@ -65,7 +65,7 @@ dtype (for a matmul, the accumulator's value). Telemetry compares it with
 ``.grad`` to count flushed and overflowed gradients.
 
 Rounding to fp16 and bf16 uses a small serial kernel on the float32 bits
-(:func:`lowprec._rne.round_rne`; the tests check it against :func:`lowprec.round`
+(:func:`lowprec.rounding._rne.round_rne`; the tests check it against :func:`lowprec.round`
 around every midpoint), which costs one to two microseconds on the small arrays
 of a training step, most of it the call itself. Rounding to the storage format
 itself is skipped: it is the identity. What an op decides from formats alone
@@ -82,12 +82,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lowprec._rne import round_rne
+from lowprec.amp.policy import Policy, as_policy
+from lowprec.arith.matmul import PRESETS
+from lowprec.arith.matmul import matmul as emulated_matmul
 from lowprec.formats import Format, as_format, fp32, fp64
-from lowprec.matmul import PRESETS
-from lowprec.matmul import matmul as emulated_matmul
-from lowprec.policy import Policy, as_policy
-from lowprec.rounding import as_float_array, fits
+from lowprec.rounding._rne import round_rne
+from lowprec.rounding.rounder import as_float_array, fits
 
 __all__ = [
     "Tensor",
@@ -220,7 +220,7 @@ class Tensor:
     fmt : Format or str, optional
         The format of the values; default ``policy.activations``.
     policy : Policy or str
-        The precision policy (a :data:`lowprec.policy.POLICIES` name or a Policy).
+        The precision policy (a :data:`lowprec.amp.policy.POLICIES` name or a Policy).
     requires_grad : bool
         Whether backward computes a gradient for this tensor.
 

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from lowprec.amp.policy import Policy, as_policy
 from lowprec.autograd import Tensor, gelu, layer_norm, relu, tanh
-from lowprec.policy import Policy, as_policy
-from lowprec.rounding import as_float_array
+from lowprec.rounding.rounder import as_float_array
 
 __all__ = [
     "GELU",

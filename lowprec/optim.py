@@ -31,7 +31,7 @@ float32 sum of an fp16 weight and an fp32 update rounded to fp16 would otherwise
 be a double rounding.
 
 A NaN or inf gradient never reaches the weights: :meth:`Optimizer.step` raises
-ValueError (a :class:`lowprec.scaler.LossScaler` skips such steps before calling
+ValueError (a :class:`lowprec.amp.scaler.LossScaler` skips such steps before calling
 it).
 """
 
@@ -42,11 +42,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from lowprec._rne import _sum_to_odd, round_rne, round_rne_into
+from lowprec.amp.policy import Policy, as_policy
 from lowprec.autograd import Tensor
 from lowprec.formats import Format
-from lowprec.policy import Policy, as_policy
-from lowprec.rounding import round as round_to
+from lowprec.rounding._rne import _sum_to_odd, round_rne, round_rne_into
+from lowprec.rounding.rounder import round as round_to
 
 __all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm_", "rounded_sum"]
 

@@ -1,4 +1,4 @@
-"""Checks of the kernels' cache stamps (``lowprec._round_kernel._source_stamp``).
+"""Checks of the kernels' cache stamps (``lowprec.rounding._kernel._source_stamp``).
 
 Numba's on-disk cache keys a function on its own source file only, so the kernel
 modules keep a stamp of the other modules' source (and of the JIT options) in
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 import lowprec
-from lowprec._round_kernel import _source_stamp
+from lowprec.rounding._kernel import _source_stamp
 
 
 def jitted_modules(module, seen=None) -> set:

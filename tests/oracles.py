@@ -9,7 +9,7 @@ Two oracles state what rounding onto a binary floating-point format must give:
 * :func:`round_mpfr` lets MPFR (through gmpy2) do the rounding for the four IEEE
   modes that MPFR has, and is fast enough for sweeps over every fp16 and bf16 code.
 
-Neither imports ``lowprec.reference`` or ``lowprec._round_kernel``, nor any of
+Neither imports ``lowprec.rounding.reference`` or ``lowprec.rounding._kernel``, nor any of
 lowprec's rounding helpers: from a :class:`lowprec.Format` they read only the five
 defining parameters (precision, exponent bits, bias, subnormals, specials) and
 derive everything else here (:class:`Grid`).
