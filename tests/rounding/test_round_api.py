@@ -229,8 +229,27 @@ def test_out_may_be_x_itself(dtype):
     assert_same_bits(x.astype(np.float64), want, X)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rounding", lowprec.ROUNDING_MODES)
+# each case compiles its own in-place kernels; the fast tier keeps one nearest,
+# one directed and both stochastic modes, the slow tier every (mode, dtype)
+IN_PLACE_FAST = {
+    ("ties_to_even", np.float32),
+    ("toward_negative", np.float64),
+    ("stochastic", np.float64),
+    ("stochastic_equal", np.float32),
+}
+IN_PLACE_CASES = [
+    pytest.param(
+        mode,
+        dtype,
+        marks=() if (mode, dtype) in IN_PLACE_FAST else pytest.mark.slow,
+        id=f"{mode}-{np.dtype(dtype).name}",
+    )
+    for dtype in (np.float32, np.float64)
+    for mode in lowprec.ROUNDING_MODES
+]
+
+
+@pytest.mark.parametrize(("rounding", "dtype"), IN_PLACE_CASES)
 def test_out_x_over_several_blocks_rounds_and_counts_as_a_new_array(rounding, dtype):
     # (in place, the loop writes through x itself: its own compiled variant)
     gen = np.random.default_rng(8)
