@@ -29,6 +29,12 @@ MOVED = {
     "lowprec.train": "lowprec.training.loop",
 }
 
+# modules in ``lowprec.__all__``: the old path is the module itself, no warning
+ALIASES = {
+    "lowprec.datasets": "lowprec.data.datasets",
+    "lowprec.telemetry": "lowprec.training.telemetry",
+}
+
 
 class _Moved(types.ModuleType):
     """A stand-in for a moved module: attribute reads warn and forward."""
@@ -53,6 +59,8 @@ class _Moved(types.ModuleType):
 
 
 def install() -> None:
-    """Put a stand-in for each old path in ``sys.modules`` (once)."""
+    """Put a stand-in (or the module itself) for each old path in ``sys.modules``."""
     for old, new in MOVED.items():
         sys.modules.setdefault(old, _Moved(old, new))
+    for old, new in ALIASES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))

@@ -461,7 +461,7 @@ def test_gradient_accumulation_keeps_scale_and_scaled_gradients():
 
 def test_scale_on_autograd_tensor():
     autograd = pytest.importorskip("lowprec.autograd")
-    policy_mod = pytest.importorskip("lowprec.policy")
+    policy_mod = pytest.importorskip("lowprec.amp.policy")
     policy = policy_mod.POLICIES["fp32"]
     loss = autograd.Tensor(np.array(0.75), policy=policy, requires_grad=True)
     scaled = LossScaler(init_scale=1024.0).scale(loss)
