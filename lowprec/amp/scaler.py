@@ -12,7 +12,9 @@ Precision Training", ICLR 2018, section 3.2).
 (``torch/amp/grad_scaler.py`` and the kernels ``_amp_update_scale_`` and
 ``_amp_foreach_non_finite_check_and_unscale_`` in
 ``aten/src/ATen/native/cpu/AmpGradScalerKernels.cpp``), and adds a static mode,
-a ``min_scale`` floor and Megatron-LM's hysteresis.
+a ``min_scale`` floor and Megatron-LM's hysteresis. Its settings, their checks and
+its checkpoints live in ``_scaler_state.py``, the unscaling and its Numba kernel in
+``_unscale.py``.
 
 One training step::
 
@@ -26,43 +28,26 @@ One training step::
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
 from typing import Any, Protocol
 
 import numpy as np
 
-from lowprec._jit import jit
+from lowprec.amp._scaler_state import (
+    MODES,
+    _check_backoff_factor,
+    _check_count,
+    _check_growth_factor,
+    _check_scale,
+    _ScalerState,
+)
+from lowprec.amp._unscale import unscale_arrays
 from lowprec.formats import Format, as_format, fp32
 
 __all__ = ["LossScaler"]
 
-MODES = ("dynamic", "static")
-
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
-_FLOATS = (np.float32, np.float64)
-
 # The per-optimizer stages of one step, as GradScaler's OptState.
 _UNSCALED = "unscaled"
 _STEPPED = "stepped"
-
-
-@jit
-def _unscale_kernel(g, inv):
-    """``g *= inv`` in place (1-D float32 or float64); True if any product is inf
-    or NaN. One pass instead of NumPy's multiply, isfinite and all.
-
-    ``inv`` arrives as a float64 holding a float32 value. For float64 ``g`` the
-    product is float64 arithmetic. For float32 ``g`` the float64 product of two
-    float32 values is exact (24 + 24 <= 53 bits), so storing it rounds once: the
-    bits of the float32 product (overflow and subnormals included).
-    """
-    bad = False
-    for i in range(g.size):
-        v = g[i] * inv
-        g[i] = v
-        bad |= not np.isfinite(g[i])
-    return bad
 
 
 class _Optimizer(Protocol):
@@ -75,7 +60,7 @@ class _Optimizer(Protocol):
     def step(self) -> Any: ...
 
 
-class LossScaler:
+class LossScaler(_ScalerState):
     """Static or dynamic loss scaling with PyTorch ``GradScaler``'s rules.
 
     Parameters
@@ -193,68 +178,6 @@ class LossScaler:
 
     # ------------------------------------------------------------------ queries
 
-    @property
-    def mode(self) -> str:
-        """``"dynamic"`` or ``"static"``."""
-        return self._mode
-
-    @property
-    def enabled(self) -> bool:
-        """Whether scaling is on (``False``: every method passes through)."""
-        return self._enabled
-
-    def is_enabled(self) -> bool:
-        """Whether scaling is on (PyTorch's spelling of :attr:`enabled`)."""
-        return self._enabled
-
-    def get_scale(self) -> float:
-        """The current scale as a Python float (1.0 when disabled)."""
-        return float(self._scale) if self._enabled else 1.0
-
-    @property
-    def found_inf(self) -> bool:
-        """Whether any gradient unscaled in this step held inf or NaN.
-
-        Cleared by :meth:`update`; log the return value of :meth:`step` to keep
-        a record of skipped steps.
-        """
-        return any(s["found_inf"] for s in self._per_optimizer.values())
-
-    @property
-    def growth_factor(self) -> float:
-        """Multiplier applied after ``growth_interval`` clean steps."""
-        return self._growth_factor
-
-    @property
-    def backoff_factor(self) -> float:
-        """Multiplier applied on a backoff."""
-        return self._backoff_factor
-
-    @property
-    def growth_interval(self) -> int:
-        """Consecutive clean steps before the scale grows."""
-        return self._growth_interval
-
-    @property
-    def min_scale(self) -> float | None:
-        """Floor for the scale, or None."""
-        return None if self._min_scale is None else float(self._min_scale)
-
-    @property
-    def hysteresis(self) -> int:
-        """Overflowing steps tolerated before backing off."""
-        return self._hysteresis
-
-    def __repr__(self) -> str:
-        return (
-            f"LossScaler({self._mode!r}, scale={self.get_scale()!r}, "
-            f"growth_factor={self._growth_factor}, "
-            f"backoff_factor={self._backoff_factor}, "
-            f"growth_interval={self._growth_interval}, "
-            f"min_scale={self.min_scale}, hysteresis={self._hysteresis}, "
-            f"enabled={self._enabled})"
-        )
-
     # ------------------------------------------------------------ the protocol
 
     def scale(self, loss: Any) -> Any:
@@ -335,38 +258,7 @@ class LossScaler:
                     "fp32; use a policy with master weights"
                 )
             self._fp32_ok = declared
-        grads = list(optimizer.gradients())
-        for i, g in enumerate(grads):
-            if not isinstance(g, np.ndarray):
-                raise TypeError(
-                    f"optimizer.gradients()[{i}] must be a numpy array, got "
-                    f"{type(g).__name__}"
-                )
-            dtype = g.dtype
-            if dtype is not _F32 and dtype is not _F64 and dtype not in _FLOATS:
-                raise ValueError(
-                    f"optimizer.gradients()[{i}] has dtype {g.dtype}: attempting "
-                    "to unscale low-precision gradients; master gradients must "
-                    "be float32 (or float64)"
-                )
-        # Double reciprocal, then float: float32 division can be inexact under
-        # some compiler options, so PyTorch takes 1/S in float64 and rounds it
-        # to float32 (with IEEE division both give the correctly rounded 1/S:
-        # double rounding is harmless for a quotient when 53 >= 2*24 + 2).
-        inv_scale = np.float32(1.0 / float(self._scale))
-        inv = float(inv_scale)  # exact; a Python float is the cheapest kernel argument
-        found_inf = False
-        for g in grads:
-            flags = g.flags
-            if flags.c_contiguous and flags.writeable:
-                # float32 * float32 -> float32, or float64 * (float32 value);
-                # reshape(-1) of contiguous data is a view: unscaled in place
-                found_inf |= _unscale_kernel(g.reshape(-1), inv)
-                continue
-            # An overflow here is reported through found_inf, not as a warning.
-            with np.errstate(over="ignore", invalid="ignore"):
-                np.multiply(g, g.dtype.type(inv_scale), out=g)
-            found_inf |= not np.isfinite(g).all()
+        found_inf = unscale_arrays(list(optimizer.gradients()), self._scale)
         self._per_optimizer[id(optimizer)] = {
             "stage": _UNSCALED,
             "found_inf": found_inf,
@@ -488,145 +380,6 @@ class LossScaler:
             grown = np.float32(float(self._scale) * self._growth_factor)
         if np.isfinite(grown):  # never grow to inf
             self._scale = grown
-
-    # ------------------------------------------------------------- checkpoints
-
-    def state_dict(self) -> dict[str, Any]:
-        """The scaler's state as a plain dict (empty when disabled).
-
-        Keys as PyTorch's ``GradScaler.state_dict``: ``scale``,
-        ``growth_factor``, ``backoff_factor``, ``growth_interval``,
-        ``_growth_tracker``; and lowprec's own: ``mode``, ``min_scale``,
-        ``hysteresis``, ``_hysteresis_tracker``. Take it after :meth:`update`.
-        """
-        if not self._enabled:
-            return {}
-        return {
-            "scale": float(self._scale),
-            "growth_factor": self._growth_factor,
-            "backoff_factor": self._backoff_factor,
-            "growth_interval": self._growth_interval,
-            "_growth_tracker": self._growth_tracker,
-            "mode": self._mode,
-            "min_scale": self.min_scale,
-            "hysteresis": self._hysteresis,
-            "_hysteresis_tracker": self._hysteresis_tracker,
-        }
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict` (no-op when disabled).
-
-        A PyTorch ``GradScaler`` state (the five PyTorch keys only) is accepted
-        too; lowprec's keys then keep their current values and the hysteresis
-        counter is set full.
-
-        Raises
-        ------
-        RuntimeError
-            For an empty dict (saved from a disabled scaler), as PyTorch.
-        ValueError
-            For a missing PyTorch key or an invalid value.
-        """
-        if not self._enabled:
-            return
-        if not isinstance(state_dict, dict):
-            raise TypeError(
-                f"state_dict must be a dict, got {type(state_dict).__name__}"
-            )
-        if len(state_dict) == 0:
-            raise RuntimeError(
-                "The source state dict is empty, possibly because it was saved "
-                "from a disabled LossScaler."
-            )
-        required = (
-            "scale",
-            "growth_factor",
-            "backoff_factor",
-            "growth_interval",
-            "_growth_tracker",
-        )
-        missing = [k for k in required if k not in state_dict]
-        if missing:
-            raise ValueError(f"state_dict lacks the keys {missing}")
-        # Validate everything before changing anything.
-        mode = state_dict.get("mode", self._mode)
-        if mode not in MODES:
-            raise ValueError(f"state_dict['mode'] must be one of {MODES}, got {mode!r}")
-        scale = _check_scale("state_dict['scale']", state_dict["scale"])
-        growth_factor = _check_growth_factor(state_dict["growth_factor"])
-        backoff_factor = _check_backoff_factor(state_dict["backoff_factor"])
-        interval = _check_count(
-            "state_dict['growth_interval']", state_dict["growth_interval"]
-        )
-        tracker = _check_count(
-            "state_dict['_growth_tracker']", state_dict["_growth_tracker"], low=0
-        )
-        hysteresis = _check_count(
-            "state_dict['hysteresis']", state_dict.get("hysteresis", self._hysteresis)
-        )
-        h_tracker = _check_count(
-            "state_dict['_hysteresis_tracker']",
-            state_dict.get("_hysteresis_tracker", hysteresis),
-            low=0,
-        )
-        min_scale = state_dict.get("min_scale", self.min_scale)
-        if min_scale is not None:
-            min_scale = _check_scale("state_dict['min_scale']", min_scale)
-        self._mode = mode
-        self._scale = scale
-        self._growth_factor = growth_factor
-        self._backoff_factor = backoff_factor
-        self._growth_interval = interval
-        self._growth_tracker = tracker
-        self._hysteresis = hysteresis
-        self._hysteresis_tracker = h_tracker
-        self._min_scale = min_scale
-
-
-# ---------------------------------------------------------------- validation
-
-
-def _check_scale(arg: str, value: object) -> np.float32:
-    """A positive number that stays positive and finite in float32."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{arg} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0.0):
-        raise ValueError(f"{arg} must be positive and finite, got {value!r}")
-    with np.errstate(over="ignore", under="ignore"):
-        s = np.float32(v)
-    if not (np.isfinite(s) and s > 0):
-        raise ValueError(
-            f"{arg}={value!r} is not positive and finite in float32, where the "
-            "scale is held"
-        )
-    return s
-
-
-def _check_growth_factor(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"growth_factor must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 1.0):
-        raise ValueError(f"growth_factor must be finite and > 1, got {value!r}")
-    return v
-
-
-def _check_backoff_factor(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"backoff_factor must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (0.0 < v < 1.0):
-        raise ValueError(f"backoff_factor must be in (0, 1), got {value!r}")
-    return v
-
-
-def _check_count(arg: str, value: object, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{arg} must be >= {low}, got {value!r}")
-    return int(value)
 
 
 def _check_optimizer(optimizer: object, *, need_gradients: bool) -> None:
