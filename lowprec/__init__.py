@@ -12,6 +12,7 @@ nothing: each Numba kernel compiles on first use and is cached on disk.
 """
 
 from lowprec import _compat, autograd, nn, optim
+from lowprec.amp import memory
 from lowprec.amp.policy import POLICIES, Policy, as_policy
 from lowprec.amp.scaler import LossScaler
 from lowprec.arith.elementwise import add, divide, fma, multiply, sqrt, subtract
@@ -61,6 +62,7 @@ __all__ = [
     "compare",
     "datasets",
     "load_digits",
+    "memory",
     "nn",
     "optim",
     "telemetry",

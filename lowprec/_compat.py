@@ -32,6 +32,7 @@ MOVED = {
 # modules in ``lowprec.__all__``: the old path is the module itself, no warning
 ALIASES = {
     "lowprec.datasets": "lowprec.data.datasets",
+    "lowprec.memory": "lowprec.amp.memory",
     "lowprec.telemetry": "lowprec.training.telemetry",
 }
 

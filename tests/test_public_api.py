@@ -64,6 +64,7 @@ def test_importing_lowprec_warns_nothing():
         "lowprec.data",
         "lowprec.cli",
         "lowprec.blocks",
+        "lowprec.memory",
     ],
 )
 def test_the_submodules_the_docs_use_import(module):

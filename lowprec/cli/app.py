@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from lowprec.cli.memory import add_memory_command
 from lowprec.cli.training import add_training_commands
 from lowprec.formats import Format, as_format, builtin_formats
 from lowprec.modes import ROUNDING_MODES
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="smaller sizes")
     bench.set_defaults(func=_bench)
     add_training_commands(sub)
+    add_memory_command(sub)
     return parser
 
 
