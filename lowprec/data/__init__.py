@@ -2,6 +2,8 @@
 
 - :mod:`~lowprec.data.datasets`: the bundled UCI digits (``digits.csv.gz``, see
   ``README.md`` beside it for provenance and licence) and seeded synthetic sets.
+- :mod:`~lowprec.data.text`: a bundled slice of Shakespeare (``shakespeare.txt.gz``),
+  a character tokenizer and seeded windows, for the GPT.
 
 Imports nothing else of lowprec. ``lowprec.datasets`` is this package's
 :mod:`~lowprec.data.datasets` module.
