@@ -19,6 +19,8 @@ The presets in :data:`POLICIES` (activations and gradients in the params format)
 - ``fp16_mixed``, ``bf16_mixed``: fp16 (bf16) weights and compute, fp32 master
   weights and optimizer state, matmul ``fp16_fp32acc`` (``bf16_fp32acc``) on the
   float32 BLAS path, all four ``fp32_ops``.
+- ``fp16_naive``: ``fp16_mixed`` with no ``fp32_ops``: softmax, normalization
+  statistics, reductions and the loss computed in fp16, where transformers break.
 - ``bf16_pure``, ``bf16_pure_sr``, ``bf16_pure_kahan``: bf16 weights updated in bf16
   with ties to even, stochastic rounding or Kahan compensation; bf16 optimizer
   state; matmul ``bf16_fp32acc``; all four ``fp32_ops``.
@@ -271,6 +273,9 @@ def _make_presets() -> dict[str, Policy]:
         ),
         mixed("fp16_mixed", "fp16"),
         mixed("bf16_mixed", "bf16"),
+        # fp16_mixed with softmax, norm statistics, reductions and the loss in fp16:
+        # the transformer failure mode (attention logits, LayerNorm variance)
+        mixed("fp16_naive", "fp16").replace(fp32_ops=frozenset()),
         bf16_pure,
         bf16_pure.replace(name="bf16_pure_sr", update_rounding="stochastic"),
         bf16_pure.replace(name="bf16_pure_kahan", update_rounding="kahan"),

@@ -18,6 +18,7 @@ EXPECTED = {
     "fp16_pure": (fp16, None, fp16, ("fp16_fp16acc", "sequential"), "ties_to_even"),
     "fp16_mixed": (fp16, fp32, fp32, ("fp16_fp32acc", "unspecified"), None),
     "bf16_mixed": (bf16, fp32, fp32, ("bf16_fp32acc", "unspecified"), None),
+    "fp16_naive": (fp16, fp32, fp32, ("fp16_fp32acc", "unspecified"), None),
     "bf16_pure": (bf16, None, bf16, ("bf16_fp32acc", "unspecified"), "ties_to_even"),
     "bf16_pure_sr": (bf16, None, bf16, ("bf16_fp32acc", "unspecified"), "stochastic"),
     "bf16_pure_kahan": (bf16, None, bf16, ("bf16_fp32acc", "unspecified"), "kahan"),
@@ -38,7 +39,7 @@ def test_presets_match_the_interface(name):
         assert (p.matmul, p.matmul_order) == mm
     if update is not None:
         assert p.update_rounding == update
-    if name in ("fp16_pure", "fp32", "fp64"):
+    if name in ("fp16_pure", "fp16_naive", "fp32", "fp64"):
         assert p.fp32_ops == frozenset()
     else:
         assert p.fp32_ops == ALL4
