@@ -20,6 +20,7 @@ from lowprec.arith.matmul import PRESETS, dot, matmul, sum
 from lowprec.autograd import Tensor
 from lowprec.data import datasets
 from lowprec.data.datasets import load_digits
+from lowprec.emulation import EmulatedArray, EmulationStats, emulate, precision
 from lowprec.formats import (
     Format,
     as_format,
@@ -53,6 +54,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "POLICIES",
+    "EmulatedArray",
+    "EmulationStats",
+    "emulate",
+    "precision",
     "LossScaler",
     "Policy",
     "Tensor",

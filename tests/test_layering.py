@@ -25,6 +25,7 @@ LAYERS = (
     ("lowprec.rounding", 1),
     ("lowprec.arith", 2),
     ("lowprec.blocks", 3),
+    ("lowprec.emulation", 3),  # NumPy code on emulated arrays: rounding and arith
     ("lowprec.amp", 4),
     ("lowprec.autograd", 5),
     ("lowprec.nn", 6),
