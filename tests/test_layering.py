@@ -26,6 +26,7 @@ LAYERS = (
     ("lowprec.arith", 2),
     ("lowprec.blocks", 3),
     ("lowprec.emulation", 3),  # NumPy code on emulated arrays: rounding and arith
+    ("lowprec.algorithms", 3),  # LU, refinement, sums written on emulated arrays
     ("lowprec.amp", 4),
     ("lowprec.autograd", 5),
     ("lowprec.nn", 6),

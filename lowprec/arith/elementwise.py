@@ -50,7 +50,11 @@ def _operands(arrays, names, fmt, round_inputs, subnormals):
     arrs = [as_float_array(a, name) for a, name in zip(arrays, names, strict=True)]
     dtype = np.result_type(*arrs)
     try:
-        shaped = np.broadcast_arrays(*arrs)
+        # each operand broadcast and copied on its own: a view from broadcast_arrays
+        # of a size-1 operand stays "contiguous", and Numba warns on reading it
+        shape = np.broadcast_shapes(*(a.shape for a in arrs))
+        shaped = [a if a.shape == shape else np.array(np.broadcast_to(a, shape))
+                  for a in arrs]
     except ValueError:
         shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrs, strict=True))
         raise ValueError(

@@ -271,8 +271,9 @@ def matmul(a, b, **kwargs):
     yb = np.broadcast_to(y, batch + y.shape[-2:])
     result = np.empty(batch + (x.shape[-2], y.shape[-1]))
     for i in np.ndindex(*batch):
-        result[i] = emulated_matmul(np.ascontiguousarray(xb[i]),
-                                    np.ascontiguousarray(yb[i]), settings)
+        # copies: a broadcast view is read-only, and the kernels take owned arrays
+        result[i] = emulated_matmul(np.array(xb[i], order="C"),
+                                    np.array(yb[i], order="C"), settings)
     if vec_a:
         result = result[..., 0, :]
     if vec_b:
