@@ -5,10 +5,10 @@ an environment variable or a global). It names the format of the weights used in
 forward and backward (``params``), of every forward result (``activations``), of
 every backward result (``gradients``), of the optional master copy of the weights
 (``master``) and of the optimizer state; the matmul preset (inputs, accumulator,
-output; see :data:`lowprec.arith.matmul.PRESETS`) and its order of additions; how weights
-are rounded when they are updated without master weights; and the operations whose
-results are kept in fp32 (as PyTorch autocast does for softmax, cross-entropy, layer
-norm and large reductions).
+output; see :data:`lowprec.arith.matmul.PRESETS`) and its order of additions; how
+weights are rounded when they are updated without master weights; and the operations
+whose results are kept in fp32 (as PyTorch autocast does for softmax, cross-entropy,
+layer norm, large reductions, exp and log).
 
 The presets in :data:`POLICIES` (activations and gradients in the params format):
 
@@ -18,12 +18,12 @@ The presets in :data:`POLICIES` (activations and gradients in the params format)
   ``model.half()`` failure mode.
 - ``fp16_mixed``, ``bf16_mixed``: fp16 (bf16) weights and compute, fp32 master
   weights and optimizer state, matmul ``fp16_fp32acc`` (``bf16_fp32acc``) on the
-  float32 BLAS path, all four ``fp32_ops``.
+  float32 BLAS path, all five ``fp32_ops``.
 - ``fp16_naive``: ``fp16_mixed`` with no ``fp32_ops``: softmax, normalization
   statistics, reductions and the loss computed in fp16, where transformers break.
 - ``bf16_pure``, ``bf16_pure_sr``, ``bf16_pure_kahan``: bf16 weights updated in bf16
   with ties to even, stochastic rounding or Kahan compensation; bf16 optimizer
-  state; matmul ``bf16_fp32acc``; all four ``fp32_ops``.
+  state; matmul ``bf16_fp32acc``; all five ``fp32_ops``.
 
 The mixed presets follow Micikevicius et al., "Mixed Precision
 Training", ICLR 2018; the bf16 update roundings follow Zamirai et al., "Revisiting
@@ -51,7 +51,9 @@ __all__ = [
     "as_policy",
 ]
 
-FP32_OPS = frozenset({"softmax", "cross_entropy", "layer_norm", "reduction"})
+FP32_OPS = frozenset(
+    {"softmax", "cross_entropy", "layer_norm", "reduction", "exp_log"}
+)
 UPDATE_ROUNDINGS = ("ties_to_even", "stochastic", "kahan")
 MATMUL_ORDERS = (*ORDERS, "unspecified")
 
@@ -90,8 +92,10 @@ class Policy:
     update_rounding : {"ties_to_even", "stochastic", "kahan"}
         How ``w + dw`` is rounded to ``params`` when ``master`` is None.
     fp32_ops : frozenset of str
-        Subset of ``{"softmax", "cross_entropy", "layer_norm", "reduction"}``
-        whose results stay in fp32 instead of being rounded to ``activations``.
+        Subset of ``{"softmax", "cross_entropy", "layer_norm", "reduction",
+        "exp_log"}`` whose results stay in fp32 instead of being rounded to
+        ``activations`` (``"layer_norm"`` covers every normalization's statistics,
+        ``"exp_log"`` the exp and log ops).
     seed : int
         Seed of the random bits of stochastic update rounding.
 

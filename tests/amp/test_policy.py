@@ -8,7 +8,9 @@ import pytest
 from lowprec import bf16, fp16, fp32, fp64, tf32
 from lowprec.amp.policy import FP32_OPS, POLICIES, Policy, as_policy
 
-ALL4 = frozenset({"softmax", "cross_entropy", "layer_norm", "reduction"})
+ALL4 = frozenset(
+    {"softmax", "cross_entropy", "layer_norm", "reduction", "exp_log"}
+)
 
 # the presets as the interface states them:
 # params/activations/gradients, master, optimizer_state, matmul, order, update, ops
