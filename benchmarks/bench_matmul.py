@@ -497,6 +497,22 @@ def targets(results: dict[int, list[Method]], sgemm: dict[int, float]) -> list[s
             f"- sequential fp16_fp16acc >= 2 GFLOP/s at n=512 (aim 4): "
             f"{g:.2f} GFLOP/s{where} -- {verdict(g >= 2)}, {aim}"
         )
+    # issue 14 section 5: Kahan and stochastic accumulation against the
+    # ties_to_even per-addition kernel (fp16_fp16acc sequential), same run
+    for n, ms in results.items():
+        if n != at or n not in seq:
+            continue
+        sr = find(ms, "fp16_fp16acc", "sequential", "stochastic")
+        for label, t in [
+            ("kahan", best(ms, "fp16_fp16acc", "kahan")),
+            ("stochastic", min(sr.times) if sr is not None and sr.times else None),
+        ]:
+            if t is None:
+                continue
+            lines.append(
+                f"- fp16_fp16acc {label} within 3x of the ties_to_even sequential "
+                f"kernel, n={n}: {t / seq[n]:.2f}x -- {verdict(t / seq[n] <= 3)}"
+            )
     for n, ms in results.items():
         seq32 = best(ms, "fp16_fp32acc", "sequential")
         for model in MODELS:

@@ -18,15 +18,20 @@ from lowprec.amp.scaler import LossScaler
 from lowprec.arith.elementwise import add, divide, fma, multiply, sqrt, subtract
 from lowprec.arith.matmul import PRESETS, dot, matmul, sum
 from lowprec.autograd import Tensor
+from lowprec.blocks import BlockArray, BlockFormat, BlockStats, quantize_blocks
+from lowprec.blocks.hadamard import hadamard
 from lowprec.data import datasets
 from lowprec.data.datasets import load_digits
 from lowprec.emulation import EmulatedArray, EmulationStats, emulate, precision
 from lowprec.formats import (
     Format,
+    IntegerFormat,
+    ScaleFormat,
     as_format,
     bf16,
     builtin_formats,
     custom_format,
+    e8m0,
     fp4_e2m1fn,
     fp6_e2m3fn,
     fp6_e3m2fn,
@@ -38,6 +43,9 @@ from lowprec.formats import (
     fp16,
     fp32,
     fp64,
+    int4,
+    int8,
+    mxint8_element,
     tf32,
 )
 from lowprec.modes import ROUNDING_MODES
@@ -107,4 +115,16 @@ __all__ = [
     "fp64",
     "round",
     "tf32",
+    # block-scaled formats (issue 17)
+    "BlockArray",
+    "BlockFormat",
+    "BlockStats",
+    "IntegerFormat",
+    "ScaleFormat",
+    "e8m0",
+    "hadamard",
+    "int4",
+    "int8",
+    "mxint8_element",
+    "quantize_blocks",
 ]

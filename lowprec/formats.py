@@ -23,10 +23,13 @@ The special-value conventions (``specials``):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from lowprec import _ml_dtypes
 
 __all__ = [
     "Format",
@@ -47,6 +50,13 @@ __all__ = [
     "fp6_e2m3fn",
     "fp6_e3m2fn",
     "fp4_e2m1fn",
+    # scale and integer formats of the block layer (issue 17)
+    "ScaleFormat",
+    "IntegerFormat",
+    "e8m0",
+    "int8",
+    "int4",
+    "mxint8_element",
 ]
 
 SPECIALS = ("ieee", "fn", "fnuz", "none")
@@ -221,6 +231,28 @@ class Format:
         return self.specials != "fnuz"
 
     # -- encodings -----------------------------------------------------------
+    @property
+    def ml_dtype(self) -> np.dtype | None:
+        """The NumPy or ml_dtypes dtype that stores this format, or None.
+
+        Matched on the five defining parameters, so a custom format equal to
+        bf16 gets ``ml_dtypes.bfloat16`` too. fp16, fp32 and fp64 give NumPy's
+        float16, float32 and float64 (without ml_dtypes installed); the other
+        formats import ml_dtypes, raising ImportError (with the command to install
+        it, ``pip install 'lowprec[ml_dtypes]'``) when it is absent. None where
+        neither has the format (tf32, e4m4, a format without subnormals...).
+
+        Examples
+        --------
+        >>> import lowprec
+        >>> lowprec.fp8_e4m3fn.ml_dtype
+        dtype(float8_e4m3fn)
+        >>> lowprec.fp16.ml_dtype, lowprec.tf32.ml_dtype
+        (dtype('float16'), None)
+        """
+        return _ml_dtypes.dtype_of((self.precision, self.exponent_bits, self.bias,
+                                    self.subnormals, self.specials))
+
     @property
     def code_dtype(self) -> np.dtype:
         """Smallest unsigned integer dtype that holds a code."""
@@ -407,7 +439,7 @@ _ALIASES = {
     "fp32": ("float32", "single", "binary32", "f32"),
     "tf32": ("tensorfloat32", "tensorfloat-32"),
     "fp16": ("float16", "half", "binary16", "f16"),
-    "bf16": ("bfloat16", "brainfloat16"),
+    "bf16": ("bfloat16", "brainfloat16", "bfloat"),
     "fp8_e5m2": ("float8_e5m2", "e5m2"),
     "fp8_e4m3fn": ("float8_e4m3fn", "e4m3fn"),
     "fp8_e4m3": ("float8_e4m3", "e4m3"),
@@ -423,6 +455,14 @@ for _f in _BUILTINS:
     _BY_NAME[_f.name] = _f
     for _alias in _ALIASES[_f.name]:
         _BY_NAME[_alias] = _f
+
+
+@functools.cache
+def _ml_format(name: str, params: tuple) -> Format:
+    """The format of an ml_dtypes type that has no built-in, named as ml_dtypes."""
+    p, e, bias, subnormals, specials = params
+    return custom_format(p, e, bias=bias, subnormals=subnormals, specials=specials,
+                         name=name)
 
 
 def builtin_formats() -> tuple[Format, ...]:
@@ -453,6 +493,16 @@ def as_format(fmt: Format | str | np.dtype | type, arg: str = "fmt") -> Format:
     >>> import lowprec
     >>> lowprec.as_format("half") is lowprec.fp16
     True
+
+    ml_dtypes types map to the format with their parameters; the two without a
+    built-in (``float8_e3m4``, ``float8_e4m3b11fnuz``) give a custom format with
+    the ml_dtypes name:
+
+    >>> import ml_dtypes
+    >>> lowprec.as_format(ml_dtypes.float8_e4m3fn) is lowprec.fp8_e4m3fn
+    True
+    >>> lowprec.as_format(ml_dtypes.float8_e4m3b11fnuz).max
+    30.0
     """
     if isinstance(fmt, Format):
         return fmt
@@ -472,8 +522,164 @@ def as_format(fmt: Format | str | np.dtype | type, arg: str = "fmt") -> Format:
             name = None
         if name is not None and name in _BY_NAME:
             return _BY_NAME[name]
-        raise ValueError(f"{arg}: dtype {fmt!r} is not a known floating-point format")
+        found = None if name is None else _ml_dtypes.params_of(np.dtype(fmt))
+        if found is not None:  # an ml_dtypes type without a built-in (e3m4, ...)
+            return _ml_format(*found)
+        raise ValueError(f"{arg}: dtype {fmt!r} is not a known floating-point format"
+                         " (lowprec formats are signed binary floating point)")
     raise TypeError(
         f"{arg} must be a lowprec.Format, a format name or a dtype, "
         f"got {type(fmt).__name__}"
     )
+
+
+# -- the block layer's scale and integer formats (issue 17) ---------------------
+# Neither is a Format: e8m0 has no sign, no zero and no significand, and an integer
+# format has a fixed point instead of an exponent, so the Format properties (max,
+# emax, the codes) and the rounding kernels built on them do not apply.
+
+
+@dataclass(frozen=True)
+class ScaleFormat:
+    """OCP MX's ``e8m0`` scale: an unsigned power of two, one code per exponent.
+
+    Code ``b`` means ``2**(b - bias)`` for ``b = 0 .. 2**exponent_bits - 2``; the
+    all-ones code is NaN. There is no zero, no inf and no sign (OCP MX v1.0,
+    section 5.4.1). Code 0 is ``2**-127``, a float32 subnormal, so it is decoded
+    with ``ldexp``, never by writing the code into a float's exponent field.
+
+    Examples
+    --------
+    >>> import lowprec
+    >>> lowprec.e8m0.decode(127), lowprec.e8m0.decode(0) == 2.0**-127
+    (1.0, True)
+    >>> lowprec.e8m0.nan_code, lowprec.e8m0.min_exponent, lowprec.e8m0.max_exponent
+    (255, -127, 127)
+    """
+
+    name: str = "e8m0"
+    exponent_bits: int = 8
+    bias: int = 127
+
+    @property
+    def bits(self) -> int:
+        """Storage bits (no sign, no significand)."""
+        return self.exponent_bits
+
+    @property
+    def nan_code(self) -> int:
+        """The all-ones code, the only NaN."""
+        return (1 << self.exponent_bits) - 1
+
+    @property
+    def min_exponent(self) -> int:
+        """Exponent of code 0 (e8m0: -127)."""
+        return -self.bias
+
+    @property
+    def max_exponent(self) -> int:
+        """Exponent of the largest non-NaN code (e8m0: 127)."""
+        return self.nan_code - 1 - self.bias
+
+    @property
+    def max(self) -> float:
+        """The largest value, ``2**max_exponent``."""
+        return math.ldexp(1.0, self.max_exponent)
+
+    @property
+    def smallest(self) -> float:
+        """The smallest value, ``2**min_exponent`` (there is no zero)."""
+        return math.ldexp(1.0, self.min_exponent)
+
+    def decode(self, code: int) -> float:
+        """The value of one code: ``2**(code - bias)``, NaN for the all-ones code."""
+        if not 0 <= int(code) <= self.nan_code:
+            raise ValueError(f"code: {self.name} codes are 0 to {self.nan_code}, "
+                             f"got {code}")
+        if code == self.nan_code:
+            return math.nan
+        return math.ldexp(1.0, int(code) - self.bias)
+
+
+@dataclass(frozen=True)
+class IntegerFormat:
+    """A two's-complement integer format, optionally with an implicit binary point.
+
+    The value of the integer ``k`` (``-2**(bits-1) <= k < 2**(bits-1)``) is
+    ``k * 2**-frac_bits``; a code is the ``bits``-bit two's-complement pattern of
+    ``k``. ``int8`` and ``int4`` have ``frac_bits=0``; MXINT8's element is int8
+    with ``frac_bits=6`` (OCP MX v1.0, section 5.3.3: values ``k/64``, max 127/64).
+
+    Examples
+    --------
+    >>> import lowprec
+    >>> lowprec.int8.max, lowprec.int8.min, lowprec.mxint8_element.max
+    (127.0, -128.0, 1.984375)
+    >>> lowprec.int4.decode(0xF), lowprec.mxint8_element.decode(0x80)
+    (-1.0, -2.0)
+    """
+
+    name: str
+    bits: int
+    frac_bits: int = 0
+
+    @property
+    def min_int(self) -> int:
+        """The most negative integer, ``-2**(bits-1)``."""
+        return -(1 << (self.bits - 1))
+
+    @property
+    def max_int(self) -> int:
+        """The largest integer, ``2**(bits-1) - 1``."""
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def max(self) -> float:
+        """The largest value, ``max_int * 2**-frac_bits``."""
+        return math.ldexp(float(self.max_int), -self.frac_bits)
+
+    @property
+    def min(self) -> float:
+        """The most negative value, ``min_int * 2**-frac_bits``."""
+        return math.ldexp(float(self.min_int), -self.frac_bits)
+
+    @property
+    def ulp(self) -> float:
+        """The spacing of the values, ``2**-frac_bits``."""
+        return math.ldexp(1.0, -self.frac_bits)
+
+    @property
+    def num_codes(self) -> int:
+        """How many codes the format has, ``2**bits``."""
+        return 1 << self.bits
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        """uint8: every integer format here has at most 8 bits."""
+        return np.dtype(np.uint8)
+
+    def decode(self, code: int) -> float:
+        """The value of one code (a ``bits``-bit two's-complement pattern)."""
+        if not 0 <= int(code) < self.num_codes:
+            raise ValueError(f"code: {self.name} codes are 0 to "
+                             f"{self.num_codes - 1}, got {code}")
+        k = int(code) - self.num_codes if code > self.max_int else int(code)
+        return math.ldexp(float(k), -self.frac_bits)
+
+    def grid_format(self) -> Format:
+        """A float format whose values include every value of this one.
+
+        With ``bits`` significand bits and the smallest normal at
+        ``2**(bits-1-frac_bits)``, its spacing is ``2**-frac_bits`` up to twice the
+        largest magnitude, so rounding onto it and clamping to ``[min, max]`` is
+        rounding onto the integers, in every rounding mode of :func:`lowprec.round`.
+        """
+        emin = self.bits - 1 - self.frac_bits
+        return custom_format(self.bits, 2, bias=1 - emin, specials="none",
+                             name=f"{self.name}_grid")
+
+
+e8m0 = ScaleFormat()
+int8 = IntegerFormat("int8", 8)
+int4 = IntegerFormat("int4", 4)
+mxint8_element = IntegerFormat("mxint8_element", 8, frac_bits=6)

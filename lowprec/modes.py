@@ -32,6 +32,8 @@ ROUNDING_MODES = (
     "stochastic_equal",
 )
 RNE, RNA, RZ, RU, RD, RO, SR, SRE = range(len(ROUNDING_MODES))
+# Other names people use for a mode (the command line accepts them too).
+MODE_ALIASES = {"nearest": "ties_to_even", "rne": "ties_to_even"}
 STOCHASTIC = frozenset({"stochastic", "stochastic_equal"})
 
 Outcome = Literal["inf", "max", "nan"]
@@ -45,6 +47,23 @@ def mode_id(rounding: str) -> int:
         raise ValueError(
             f"rounding must be one of {', '.join(ROUNDING_MODES)}; got {rounding!r}"
         ) from None
+
+
+def canonical_mode(rounding: str, arg: str = "rounding") -> str:
+    """The name in :data:`ROUNDING_MODES` of a mode or of one of its aliases.
+
+    ValueError, naming ``arg``, for an unknown name.
+
+    Examples
+    --------
+    >>> canonical_mode("nearest"), canonical_mode("toward_zero")
+    ('ties_to_even', 'toward_zero')
+    """
+    name = MODE_ALIASES.get(rounding, rounding)
+    if name not in ROUNDING_MODES:
+        known = ", ".join((*ROUNDING_MODES, *MODE_ALIASES))
+        raise ValueError(f"{arg}: unknown rounding mode {rounding!r}; known: {known}")
+    return name
 
 
 def _no_inf(fmt: Format, saturate: bool) -> Outcome:

@@ -19,7 +19,9 @@ PACKAGE = Path(lowprec.__file__).parent
 # (prefix, rank), bottom to top; a module's layer is its longest matching prefix
 LAYERS = (
     ("lowprec._jit", 0),
+    ("lowprec._atomic", 0),  # atomic file writes; imports nothing of lowprec
     ("lowprec.formats", 0),
+    ("lowprec._ml_dtypes", 0),  # imports nothing of lowprec; formats uses it
     ("lowprec.modes", 0),
     ("lowprec.data", 0),  # imports nothing of lowprec
     ("lowprec.rounding", 1),
@@ -33,6 +35,7 @@ LAYERS = (
     ("lowprec.optim", 6),
     ("lowprec.training", 7),
     ("lowprec.testing", 8),
+    ("lowprec.sweep", 8),  # above training, below cli; testing stays a leaf
     ("lowprec.cli", 9),
     ("lowprec", 10),  # the top-level package and its _compat stand-ins
 )

@@ -19,7 +19,13 @@ import numpy as np
 
 from lowprec.arith._elementwise_kernel import ADD, DIV, FMA, MUL, SQRT, arith_kernel
 from lowprec.formats import Format, as_format
-from lowprec.rounding.rounder import as_float_array, check_fits, prepare_rounding
+from lowprec.rounding._storage import store
+from lowprec.rounding.rounder import (
+    as_input,
+    check_fits,
+    check_out,
+    prepare_rounding,
+)
 from lowprec.rounding.rounder import round as round_to
 from lowprec.rounding.stats import RoundingStats
 
@@ -35,20 +41,23 @@ _OPTIONS_DOC = """
         it (ties_to_even) instead of raising ValueError.
     out : ndarray, optional
         Where to write the result (the broadcast shape, a float dtype that holds
-        ``fmt``).
+        ``fmt``: float16/32/64 or an ml_dtypes type, written as codes).
 
     Returns
     -------
     ndarray
         The broadcast shape, in the operands' common float dtype (float64 for
-        integers); a NumPy scalar for scalar operands.
+        integers and Python numbers; ml_dtypes arrays promote as ml_dtypes does:
+        bfloat16 with bfloat16 gives bfloat16, bfloat16 with float32 gives
+        float32); a NumPy scalar for scalar operands.
 """
 
 
 def _operands(arrays, names, fmt, round_inputs, subnormals):
     """Broadcast, check (or round) operands; return 1-D float64 arrays and shape."""
-    arrs = [as_float_array(a, name) for a, name in zip(arrays, names, strict=True)]
-    dtype = np.result_type(*arrs)
+    pairs = [as_input(a, name) for a, name in zip(arrays, names, strict=True)]
+    arrs = [arr for arr, _ in pairs]
+    dtype = _result_dtype([keep for _, keep in pairs])
     try:
         # each operand broadcast and copied on its own: a view from broadcast_arrays
         # of a size-1 operand stays "contiguous", and Numba warns on reading it
@@ -78,6 +87,14 @@ def _operands(arrays, names, fmt, round_inputs, subnormals):
     return flat, shaped[0].shape, dtype
 
 
+def _result_dtype(dtypes: list[np.dtype]) -> np.dtype:
+    """The operands' common dtype, ml_dtypes' promotion rules included."""
+    try:
+        return np.result_type(*dtypes)
+    except TypeError:  # two ml_dtypes types without a promotion: their float32
+        return np.result_type(*(np.float32 if d.kind == "V" else d for d in dtypes))
+
+
 def _elementwise(
     op,
     operands,
@@ -95,7 +112,10 @@ def _elementwise(
     fmt = as_format(fmt)
     sub = fmt.subnormals if subnormals is None else subnormals
     flat, shape, dtype = _operands(operands, names, fmt, round_inputs, subnormals)
-    check_fits(fmt, dtype, "result")
+    if out is None:
+        check_fits(fmt, dtype, "result")
+    else:
+        check_out(out, shape, fmt)
     prep = prepare_rounding(
         fmt, rounding, saturate, sub, rng, random_bits, stats, shape
     )
@@ -123,12 +143,12 @@ def _elementwise(
 
 def _finish(result, dtype, out, fmt, shape):
     if out is not None:
-        from lowprec.rounding.rounder import check_out
-
-        check_out(out, shape, fmt)
-        np.copyto(out, result, casting="unsafe")  # exact: the format fits
+        store(result, out, "result")  # exact: out's dtype holds the format
         return out
-    result = result.astype(dtype, copy=False)
+    if dtype != result.dtype:
+        typed = np.empty(shape, dtype=dtype)
+        store(result, typed, "result")  # exact: check_fits
+        result = typed
     return result[()] if result.ndim == 0 else result
 
 
@@ -174,7 +194,10 @@ def subtract(x: object, y: object, fmt: Format | str, **options: object) -> np.n
 
     Takes the options of :func:`add`.
     """
-    y_neg = np.negative(as_float_array(y, "y"))
+    arr, keep = as_input(y, "y")
+    y_neg = np.negative(arr)
+    if keep != arr.dtype:  # an ml_dtypes y: negate it in its own dtype (exact)
+        y_neg = np.negative(np.asarray(y))
     return add(x, y_neg, fmt, **options)
 
 

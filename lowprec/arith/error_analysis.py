@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from lowprec.formats import Format, as_format
+from lowprec.rounding.rounder import as_float_array
 
 __all__ = [
     "componentwise_error",
@@ -76,12 +77,21 @@ def bound_probability(lambda_: float, fmt: Format | str) -> float:
     return max(0.0, 1 - 2 * math.exp(-(lambda_**2) * (1 - u) ** 2 / 2))
 
 
+def _values(x: object, arg: str) -> np.ndarray:
+    """x as float64: float, integer and ml_dtypes arrays, converted exactly."""
+    return as_float_array(x, arg).astype(np.float64, copy=False)
+
+
 def relative_error(computed: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """Elementwise ``|computed - exact| / |exact|`` (0 where both are 0, inf where
     only ``exact`` is 0).
+
+    Every array argument of the error measures may be float16/32/64, integer or
+    ml_dtypes (bfloat16, float8_*, ...), converted to float64 exactly; the
+    results are float64.
     """
-    c = np.asarray(computed, dtype=np.float64)
-    e = np.asarray(exact, dtype=np.float64)
+    c = _values(computed, "computed")
+    e = _values(exact, "exact")
     if c.shape != e.shape:
         raise ValueError(f"computed has shape {c.shape}, exact has shape {e.shape}")
     diff = np.abs(c - e)
@@ -91,8 +101,8 @@ def relative_error(computed: np.ndarray, exact: np.ndarray) -> np.ndarray:
 
 def normwise_error(computed: np.ndarray, exact: np.ndarray) -> float:
     """``||computed - exact||_F / ||exact||_F``."""
-    c = np.asarray(computed, dtype=np.float64)
-    e = np.asarray(exact, dtype=np.float64)
+    c = _values(computed, "computed")
+    e = _values(exact, "exact")
     if c.shape != e.shape:
         raise ValueError(f"computed has shape {c.shape}, exact has shape {e.shape}")
     return float(np.linalg.norm(c - e) / np.linalg.norm(e))
@@ -107,11 +117,11 @@ def componentwise_error(
     ``exact`` defaults to ``A @ B`` in float64, which is exact enough to measure
     errors of formats with p <= 24 for moderate n.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    ref = a @ b if exact is None else np.asarray(exact, dtype=np.float64)
+    a = _values(a, "a")
+    b = _values(b, "b")
+    ref = a @ b if exact is None else _values(exact, "exact")
     scale = np.abs(a) @ np.abs(b)
-    diff = np.abs(np.asarray(computed, dtype=np.float64) - ref)
+    diff = np.abs(_values(computed, "computed") - ref)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(diff == 0, 0.0, diff / scale)
     return float(np.max(ratio)) if ratio.size else 0.0

@@ -4,8 +4,8 @@ format, rounding mode and order of additions.
 ``lowprec.matmul(a, b, "fp16_fp32acc")`` is the standard mixed-precision GEMM: fp16
 inputs, exact products, each addition rounded to fp32, the result rounded to fp16.
 Each step is "exact result, rounded once" in its format (see
-:mod:`lowprec.arith._matmul_kernel` for the orders); ``model="v100"`` and friends run the
-tensor-core block-FMA models of :mod:`lowprec.arith.tensorcore` instead.
+:mod:`lowprec.arith._matmul_kernel` for the orders); ``model="v100"`` and friends run
+the tensor-core block-FMA models of :mod:`lowprec.arith.tensorcore` instead.
 """
 
 from __future__ import annotations
@@ -158,29 +158,10 @@ def matmul(
     >>> lowprec.matmul(a, b, "fp16_fp32acc")  # 4096 is an fp16 value
     array([[4096.]])
     """
-    a_arr = _matrix(a, "a")
-    b_arr = _matrix(b, "b")
-    if a_arr.shape[1] != b_arr.shape[0]:
-        raise ValueError(
-            f"a and b do not align: a is {a_arr.shape}, b is "
-            f"{b_arr.shape} (a.shape[1] must equal b.shape[0])"
-        )
-    if isinstance(rng, np.ndarray):
-        raise TypeError(
-            "rng: matmul, dot and sum take a seed or a numpy.random.Generator, not "
-            "an array of random words (they draw one word per rounding, not per "
-            "element of the result)"
-        )
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(
-                f"preset must be one of {', '.join(PRESETS)}; got {preset!r}"
-            )
-        p = PRESETS[preset]
-        inputs = p.inputs if inputs is None else inputs
-        accumulate = p.accumulate if accumulate is None else accumulate
-        output = p.output if output is None else output
-        products = p.products if products is None else products
+    a_arr, b_arr = _operands(a, b, rng)
+    inputs, products, accumulate, output = _preset_formats(
+        preset, inputs, products, accumulate, output
+    )
     in_fmt = as_format(inputs if inputs is not None else fp32, "inputs")
     if model is not None:
         return _tensor_core(
@@ -222,6 +203,50 @@ def matmul(
         )
     av = _inputs(a_arr, in_fmt, "a", round_inputs)
     bv = _inputs(b_arr, in_fmt, "b", round_inputs)
+    _check_order(order, block_size, in_fmt, prod_fmt)
+    return _emulated(
+        av, bv, in_fmt, prod_fmt, acc_fmt, out_fmt, rounding, order, int(block_size),
+        rng, random_bits, stats,
+    )  # fmt: skip
+
+
+def _operands(a: object, b: object, rng: object) -> tuple[np.ndarray, np.ndarray]:
+    """The two matrices, checked to align; ``rng`` checked not to be words."""
+    a_arr = _matrix(a, "a")
+    b_arr = _matrix(b, "b")
+    if a_arr.shape[1] != b_arr.shape[0]:
+        raise ValueError(
+            f"a and b do not align: a is {a_arr.shape}, b is "
+            f"{b_arr.shape} (a.shape[1] must equal b.shape[0])"
+        )
+    if isinstance(rng, np.ndarray):
+        raise TypeError(
+            "rng: matmul, dot and sum take a seed or a numpy.random.Generator, not "
+            "an array of random words (they draw one word per rounding, not per "
+            "element of the result)"
+        )
+    return a_arr, b_arr
+
+
+def _preset_formats(preset, inputs, products, accumulate, output) -> tuple:
+    """(inputs, products, accumulate, output): the preset's, where not given."""
+    if preset is None:
+        return inputs, products, accumulate, output
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    p = PRESETS[preset]
+    return (
+        p.inputs if inputs is None else inputs,
+        p.products if products is None else products,
+        p.accumulate if accumulate is None else accumulate,
+        p.output if output is None else output,
+    )
+
+
+def _check_order(
+    order: object, block_size: object, in_fmt: Format, prod_fmt: Format | None
+) -> None:
+    """Check ``order`` and ``block_size`` for the emulated kernels."""
     if order not in ORDERS:
         raise ValueError(
             f"order must be one of {', '.join(ORDERS)}, unspecified; got {order!r}"
@@ -236,41 +261,33 @@ def matmul(
             f"order={order!r} needs products that fit in float64: inputs of "
             f"{in_fmt.name} have {in_fmt.precision} bits; pass products=..."
         )
+
+
+def _emulated(
+    av, bv, in_fmt, prod_fmt, acc_fmt, out_fmt, rounding, order, block_size, rng,
+    random_bits, stats,
+):  # fmt: skip
+    """The emulated product of checked float64 operands: the rounding plans of
+    products, additions and output, then the kernel of
+    :func:`lowprec.arith._matmul_kernel.matmul_kernel`."""
     m, n = av.shape[0], bv.shape[1]
     aprep = prepare_rounding(
         acc_fmt, rounding, False, acc_fmt.subnormals, rng, random_bits, stats, (m, n)
     )
-    pplan = (
-        prepare_rounding(
-            prod_fmt,
-            rounding,
-            False,
-            prod_fmt.subnormals,
-            None,
-            random_bits,
-            None,
-            (m, n),
+
+    def plan(fmt):  # products and output share the additions' seed
+        return prepare_rounding(
+            fmt, rounding, False, fmt.subnormals, None, random_bits, None, (m, n),
             seed=aprep.seed,
-        ).plan
-        if prod_fmt is not None
-        else aprep.plan
-    )
-    oplan = prepare_rounding(
-        out_fmt,
-        rounding,
-        False,
-        out_fmt.subnormals,
-        None,
-        random_bits,
-        None,
-        (m, n),
-        seed=aprep.seed,
-    ).plan
+        ).plan  # fmt: skip
+
+    pplan = plan(prod_fmt) if prod_fmt is not None else aprep.plan
+    oplan = plan(out_fmt)
     kernel = matmul_kernel(
         aprep.mode,
         ORDERS.index(order),
         prod_fmt is not None,
-        exact_products,
+        2 * in_fmt.precision <= 53,
         stats is not None,
     )
     out = np.empty((m, n))
@@ -285,7 +302,7 @@ def matmul(
         aprep.rshift,
         aprep.rmask,
         _NO_WORDS,
-        int(block_size),
+        block_size,
     )
     if stats is not None:
         stats.add_counts(counts[:6], int(counts[6]))
@@ -326,9 +343,11 @@ def _blas_fast_path(
         b32 = room[m * k : m * k + k * n].reshape(k, n)
     else:
         a32, b32 = np.empty((m, k), np.float32), np.empty((k, n), np.float32)
-    c = _float32_operand(a, in_fmt, "a", round_inputs, a32) @ _float32_operand(
-        b, in_fmt, "b", round_inputs, b32
-    )
+    a32 = _float32_operand(a, in_fmt, "a", round_inputs, a32)
+    b32 = _float32_operand(b, in_fmt, "b", round_inputs, b32)
+    # inf * 0 and inf - inf are NaN, as the emulation's: no RuntimeWarning
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = a32 @ b32
     if stats is None and fits(out_fmt, fp32):
         # Rounding the float32 values gives the values (and NaNs) that rounding
         # them as float64 gives, so the same bits. (Into out, not in place in c:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from fractions import Fraction
 
 import numpy as np
 
+from lowprec.cli._parser import Parser, seed
+from lowprec.cli._values import format_g, read_value, round_exact_value, stand_in
+from lowprec.cli.blocks import (
+    add_blocks_command,
+    block_format_table,
+    describe_block_format,
+    is_block_format,
+)
 from lowprec.cli.memory import add_memory_command
+from lowprec.cli.sweep import add_sweep_command
 from lowprec.cli.training import add_training_commands
 from lowprec.formats import Format, as_format, builtin_formats
-from lowprec.modes import ROUNDING_MODES
+from lowprec.modes import MODE_ALIASES, ROUNDING_MODES, canonical_mode
 from lowprec.rounding.encoding import describe, encode
 from lowprec.rounding.rounder import round as round_to
 
@@ -44,8 +54,18 @@ def format_table(formats: tuple[Format, ...], markdown: bool = False) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    if args.format is None:
-        print(format_table(builtin_formats(), markdown=args.markdown))
+    if args.markdown and args.format is not None and is_block_format(args.format):
+        raise ValueError(f"--markdown: {args.format!r} is a block format, which "
+                         "has no row in the table; drop --markdown to see it")
+    if args.format is None or args.markdown:  # --markdown FMT: that format's row
+        one = args.format is not None
+        formats = (as_format(args.format, "FMT"),) if one else builtin_formats()
+        print(format_table(formats, markdown=args.markdown))
+        if not one and not args.markdown:  # the block formats (issue 17)
+            print("\nblock formats\n" + block_format_table())
+        return 0
+    if is_block_format(args.format):
+        print(describe_block_format(args.format))
         return 0
     fmt = as_format(args.format, "FMT")
     print(repr(fmt))
@@ -66,59 +86,68 @@ def parse_value(text: str, precision: int) -> float:
     A decimal such as ``"0.1"`` is not a float64; converting it to the nearest
     float64 and then rounding to the format could round twice. Rounding it to
     float64 *to odd* instead keeps the result correct for every format with at
-    most 51 significand bits (Boldo and Melquiond, 2008).
+    most 51 significand bits (Boldo and Melquiond, 2008). A value beyond float64
+    (``1e999``) gives ±max(float64), which overflows like it in every format
+    but fp64 (see :func:`lowprec.cli._values.round_exact_value`).
     """
-    t = text.strip().lower()
-    if t in ("inf", "+inf", "infinity", "-inf", "-infinity", "nan", "+nan", "-nan"):
-        return float(t)
-    if "0x" in t:
-        return float.fromhex(t)
-    try:
-        q = Fraction(t)
-    except ValueError:
-        raise ValueError(f"VALUE: cannot read {text!r} as a number") from None
-    f = float(q)
-    if precision > 51 or math.isinf(f) or Fraction(f) == q:
-        return f if q != 0 or not t.startswith("-") else -0.0
-    lo = f if Fraction(f) < q else math.nextafter(f, -math.inf)
-    hi = math.nextafter(lo, math.inf)
-    return lo if int(np.float64(lo).view(np.int64)) & 1 else hi
+    return stand_in(read_value(text), precision)
 
 
 def _round(args: argparse.Namespace) -> int:
     fmt = as_format(args.to, "--to")
-    x = parse_value(args.value, fmt.precision)
-    opts = dict(rounding=args.rounding, saturate=args.saturate)
-    if args.no_subnormals:
-        opts["subnormals"] = False
-    if args.rounding in ("stochastic", "stochastic_equal"):
-        opts["rng"] = args.seed
-    r = float(round_to(x, fmt, **opts))
-    print(f"input      {args.value}")
-    print(f"rounded    {r!r}  ({args.rounding} to {fmt.name})")
-    print(f"bits       {describe(r, fmt)}")
-    code = int(encode(r, fmt))
-    print(f"code       {code:#0{(fmt.bits + 3) // 4 + 2}x}")
-    if math.isfinite(r) and math.isfinite(x):
-        err = Fraction(r) - Fraction(args.value if "0x" not in args.value else x)
-        rel = float(err / Fraction(x)) if x != 0 else 0.0
-        print(f"error      {float(err):.6g}  (relative {rel:.3g})")
-    if math.isfinite(x):
-        below = float(round_to(x, fmt, rounding="toward_negative", saturate=True))
-        above = float(round_to(x, fmt, rounding="toward_positive", saturate=True))
-        if below == above:  # representable: show the adjacent values
-            below, above = _adjacent(below, fmt)
-        for label, v in (("below", below), ("above", above)):
-            print(f"{label:<10} {v!r:<24} {describe(v, fmt).split(' = ')[0]}")
+    rounding = canonical_mode(args.rounding, "--rounding")
+    q = read_value(args.value)
+    r = round_exact_value(q, fmt, rounding, saturate=args.saturate,
+                          subnormals=not args.no_subnormals, seed=args.seed)
+    if math.isnan(r) and not fmt.has_nan:  # decide before printing anything
+        raise ValueError(f"VALUE: {args.value!r} rounds to NaN, and {fmt.name} "
+                         "has no NaN (nor a code for it)")
+    with np.errstate(over="ignore"):  # describe(inf, fp64) warns, prints +inf
+        bits = describe(r, fmt)
+    lines = [f"input      {args.value}",
+             f"rounded    {r!r}  ({rounding} to {fmt.name})",
+             f"bits       {bits}",
+             f"code       {int(encode(r, fmt)):#0{(fmt.bits + 3) // 4 + 2}x}"]
+    finite = not (isinstance(q, float) and not math.isfinite(q))
+    if finite and math.isfinite(r):
+        err = Fraction(r) - Fraction(q)  # exact: q is the decimal, not a float64
+        rel = err / Fraction(q) if q != 0 else Fraction(0)
+        lines.append(f"error      {format_g(err)}  (relative {format_g(rel, 3)})")
+    if finite:
+        lines += _neighbours(Fraction(q), fmt)
+    print("\n".join(lines))
     return 0
 
 
-def _adjacent(v: float, fmt: Format) -> tuple[float, float]:
-    """The values of ``fmt`` just below and just above a value of it."""
+def _neighbours(q: Fraction, fmt: Format) -> list[str]:
+    """The lines ``below`` and ``above``: the values of ``fmt`` around ``q``."""
+    if abs(q) > Fraction(fmt.max):  # overflow: one side has no value of fmt
+        edge = -fmt.max if q < 0 else fmt.max
+        pair = (None, edge) if q < 0 else (edge, None)
+    else:
+        pair = tuple(float(round_to(stand_in(q, fmt.precision, m), fmt,
+                                    rounding=m, saturate=True))
+                     for m in ("toward_negative", "toward_positive"))
+        if pair[0] == pair[1]:  # representable: show the adjacent values
+            pair = _adjacent(pair[0], fmt)
+    lines = []
+    for label, v in zip(("below", "above"), pair, strict=True):
+        if v is None:
+            edge = -fmt.max if label == "below" else fmt.max
+            lines.append(f"{label:<10} {'overflow':<24} no value of {fmt.name} is "
+                         f"{label} {edge!r}")
+        else:
+            lines.append(f"{label:<10} {v!r:<24} {describe(v, fmt).split(' = ')[0]}")
+    return lines
+
+
+def _adjacent(v: float, fmt: Format) -> tuple[float | None, float | None]:
+    """The values of ``fmt`` just below and just above a value of it (None past
+    ±max)."""
     down = float(round_to(np.nextafter(v, -np.inf), fmt, rounding="toward_negative",
-                          saturate=True)) if v > -fmt.max else v
+                          saturate=True)) if v > -fmt.max else None
     up = float(round_to(np.nextafter(v, np.inf), fmt, rounding="toward_positive",
-                        saturate=True)) if v < fmt.max else v
+                        saturate=True)) if v < fmt.max else None
     return down, up
 
 
@@ -163,11 +192,26 @@ def _matmul_error(args: argparse.Namespace) -> int:
         if p not in PRESETS:
             raise ValueError(f"--presets: unknown preset {p!r}; known: "
                              f"{', '.join(PRESETS)}")
-    sizes = [int(v) for v in args.sizes.split(",")]
+    sizes = _sizes(args.sizes)
     print(f"componentwise error max|C - AB| / (|A||B|), {args.dist} data, "
           f"16 x n times n x 16, output in the accumulator format")
     print(matmul_error_table(sizes, presets, args.dist, args.seed))
     return 0
+
+
+def _sizes(text: str) -> list[int]:
+    """``--sizes``: comma-separated ints, each at least 1."""
+    sizes = []
+    for v in text.split(","):
+        try:
+            n = int(v.strip())
+        except ValueError:
+            raise ValueError(f"--sizes: expected comma-separated ints, got {v!r} "
+                             f"in {text!r}") from None
+        if n < 1:
+            raise ValueError(f"--sizes: each size must be at least 1, got {n}")
+        sizes.append(n)
+    return sizes
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -189,7 +233,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lowprec`` command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lowprec",
         description="See bit by bit what low-precision floating point does.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,11 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("value", metavar="VALUE",
                      help="a decimal, hex float (0x1.8p-3), inf or nan")
     rnd.add_argument("--to", required=True, metavar="FMT", help="target format")
-    rnd.add_argument("--rounding", default="ties_to_even", choices=ROUNDING_MODES)
-    rnd.add_argument("--saturate", action="store_true")
-    rnd.add_argument("--no-subnormals", action="store_true")
-    rnd.add_argument("--seed", type=int, default=0,
-                     help="seed for the stochastic modes (default 0)")
+    rnd.add_argument("--rounding", default="ties_to_even",
+                     choices=ROUNDING_MODES + tuple(MODE_ALIASES), metavar="MODE",
+                     help=f"{', '.join(ROUNDING_MODES)}; nearest and rne are "
+                     "ties_to_even")
+    rnd.add_argument("--saturate", action="store_true",
+                     help="overflow to max instead of inf or NaN")
+    rnd.add_argument("--no-subnormals", action="store_true",
+                     help="flush results below the smallest normal to zero")
+    rnd.add_argument("--seed", type=seed, default=0,
+                     help="seed for the stochastic modes")
     rnd.set_defaults(func=_round)
     err = sub.add_parser("matmul-error",
                          help="error of emulated matmul presets against n")
@@ -217,25 +266,58 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated presets (see lowprec.PRESETS)")
     err.add_argument("--dist", choices=("uniform", "normal"), default="uniform",
                      help="input data: uniform on [0, 1) or standard normal")
-    err.add_argument("--seed", type=int, default=0)
+    err.add_argument("--seed", type=seed, default=0, help="seed of the data")
     err.set_defaults(func=_matmul_error)
     bench = sub.add_parser("bench", help="run the benchmark suite (source checkout)")
     bench.add_argument("--quick", action="store_true", help="smaller sizes")
     bench.set_defaults(func=_bench)
     add_training_commands(sub)
     add_memory_command(sub)
+    add_sweep_command(sub)
+    add_blocks_command(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``lowprec`` command; return its exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit and would report the broken pipe again; point
+    # it at devnull first, as the Python docs advise (signal module, SIGPIPE)
     try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured)
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``lowprec`` command; return its exit status.
+
+    Bad input is one line on stderr, ``lowprec CMD: error: ...``, and status 2;
+    an OSError is one line and status 1; Ctrl-C is one line and status 130.
+    Never a traceback.
+    """
+    prog = "lowprec"
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)  # SystemExit(2) on bad options
+        prog = f"lowprec {args.command}"
+        if extra:  # argparse would blame "lowprec", not the subcommand
+            parser.exit(2, f"{prog}: error: unrecognized arguments: "
+                        f"{' '.join(extra)}\n")
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, TypeError) as exc:
-        print(f"lowprec: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (lowprec info | head): stop quietly
+        _silence_stdout()
+        return 1
+    except OSError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{prog}: error: out of memory", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -100,17 +100,17 @@ def add_memory_command(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     )
     p.add_argument("--policy", required=True, metavar="P", help="a policy preset")
     p.add_argument(
-        "--optimizer", default="adam", metavar="adam|sgd", help="default adam"
+        "--optimizer", default="adam", metavar="adam|sgd", help="the optimizer"
     )
     p.add_argument(
-        "--world-size", default="1", metavar="W", help="data-parallel GPUs (1)"
+        "--world-size", default="1", metavar="W", help="data-parallel GPUs"
     )
-    p.add_argument("--zero", default="0", metavar="0|1|2|3", help="ZeRO stage (0)")
+    p.add_argument("--zero", default="0", metavar="0|1|2|3", help="ZeRO stage")
     p.add_argument(
         "--activations-gb",
         default="0",
         metavar="A",
-        help="activation memory per GPU in GB, added unsharded (0)",
+        help="activation memory per GPU in GB, added unsharded",
     )
     p.set_defaults(func=_memory)
     return p

@@ -8,7 +8,7 @@ of a training step (the general kernel is parallel, and waking threads for a few
 hundred values costs more than rounding them), and the exact ``x + plus``
 rounded once (the weight update ``w + dw`` of a policy without master weights).
 :func:`round_rne_into` writes the result into an existing array (the optimizer's
-in-place updates). ``tests/test_autograd.py`` checks them against
+in-place updates). ``tests/autograd/test_rounding_fast_paths.py`` checks them against
 :func:`lowprec.round` and :func:`lowprec.add` around every midpoint.
 
 The engine calls these thousands of times per epoch, so the common case (float32

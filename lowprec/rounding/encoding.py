@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from lowprec.formats import Format, as_format
+from lowprec.rounding._storage import holds, ml_format, pack_codes, storage_of
 from lowprec.rounding.rounder import as_float_array
 from lowprec.rounding.rounder import round as round_to
 
@@ -26,15 +27,25 @@ class Fields(NamedTuple):
     significand: np.ndarray
 
 
-def encode(x: object, fmt: Format | str, **rounding_options: object) -> np.ndarray:
+def encode(
+    x: object,
+    fmt: Format | str,
+    *,
+    dtype: object = None,
+    **rounding_options: object,
+) -> np.ndarray:
     """Round values onto a format and return their codes.
 
     Parameters
     ----------
     x : array_like
-        float16/32/64 values (integers converted exactly).
+        float16/32/64 values (integers and ml_dtypes arrays converted exactly).
     fmt : Format or str
         The target format.
+    dtype : dtype, optional
+        ``fmt``'s own float dtype (``fmt.ml_dtype``: ``ml_dtypes.float8_e4m3fn``,
+        ``numpy.float16``...): return the codes viewed as that dtype, a typed
+        array of the rounded values. Any other dtype is a ValueError.
     **rounding_options
         ``rounding``, ``saturate``, ``subnormals``, ``rng``, ``random_bits``,
         ``stats``: as in :func:`lowprec.round`.
@@ -43,13 +54,15 @@ def encode(x: object, fmt: Format | str, **rounding_options: object) -> np.ndarr
     -------
     ndarray
         Codes in the smallest unsigned dtype that holds them (uint8 up to 8 bits,
-        uint16, uint32, then uint64), x's shape. NaN becomes the format's canonical
-        quiet NaN with the value's sign (fnuz formats have a single NaN code).
+        uint16, uint32, then uint64), x's shape, or their ``dtype`` view. NaN
+        becomes the format's canonical quiet NaN with the value's sign (fnuz
+        formats have a single NaN code).
 
     Raises
     ------
     ValueError
-        For NaN in a format that has no NaN (fp6, fp4), and as :func:`lowprec.round`.
+        For NaN in a format that has no NaN (fp6, fp4), a ``dtype`` that is not
+        ``fmt``'s, and as :func:`lowprec.round`.
 
     Examples
     --------
@@ -58,37 +71,45 @@ def encode(x: object, fmt: Format | str, **rounding_options: object) -> np.ndarr
     ('0x3c00', '0xc000')
     >>> int(lowprec.encode(500.0, "fp8_e4m3fn", saturate=True))
     126
+    >>> import ml_dtypes
+    >>> e = lowprec.encode([0.3, 500.0], "fp8_e4m3fn", dtype=ml_dtypes.float8_e4m3fn)
+    >>> e.dtype, e.view("uint8").tolist(), e.astype(float).tolist()
+    (dtype(float8_e4m3fn), [42, 127], [0.3125, nan])
     """
     fmt = as_format(fmt)
     if "out" in rounding_options:
         raise TypeError("encode() does not take out=")
+    view = None if dtype is None else _typed(dtype, fmt)
     arr = as_float_array(x)
-    v = np.asarray(round_to(arr.astype(np.float64), fmt, **rounding_options))
-    nan = np.isnan(v)
-    if nan.any() and not fmt.has_nan:
-        raise ValueError(f"x: NaN has no encoding in {fmt.name}, which has no NaN")
-    neg = np.signbit(v)
-    a = np.where(nan | np.isinf(v), 0.0, np.abs(v))
-    mant, ex = np.frexp(a)
-    e = ex.astype(np.int64) - 1
-    normal = a >= fmt.smallest_normal
-    # normal: 2**e * (1 + M / 2**nmant); subnormal: 2**emin * M / 2**nmant
-    big_m = np.where(normal, np.ldexp(2 * mant - 1, fmt.nmant),
-                     np.ldexp(np.where(normal, 0.0, a), fmt.nmant - fmt.emin))
-    code = (np.where(normal, e + fmt.bias, 0).astype(np.uint64) << np.uint64(fmt.nmant)
-            | big_m.astype(np.uint64))
-    if fmt.has_inf:
-        code = np.where(np.isinf(v), np.uint64(fmt.inf_code), code)
-    if fmt.has_nan:
-        code = np.where(nan, np.uint64(fmt.nan_code), code)
-    with_sign = neg & ~(nan & (fmt.specials == "fnuz"))
-    code = code | np.where(with_sign, np.uint64(fmt.sign_mask), np.uint64(0))
-    out = code.astype(fmt.code_dtype)
+    if not holds(fmt, storage_of(arr.dtype)):
+        arr = arr.astype(np.float64)  # (else: rounded in its own dtype, as fast)
+    v = np.asarray(round_to(arr, fmt, **rounding_options))
+    out = pack_codes(v, fmt).reshape(v.shape)
+    if view is not None:
+        out = out.view(view)
     return out[()] if out.ndim == 0 else out
+
+
+def _typed(dtype: object, fmt: Format) -> np.dtype:
+    """``dtype`` as a NumPy dtype, after checking that it stores ``fmt``'s codes."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected a NumPy or ml_dtypes dtype, got "
+                        f"{dtype!r}") from None
+    if dt != fmt.ml_dtype:
+        raise ValueError(f"dtype: {fmt.name} is stored as {fmt.ml_dtype}, not {dt}")
+    return dt
 
 
 def _as_codes(codes: object, fmt: Format) -> np.ndarray:
     arr = np.asarray(codes)
+    if arr.dtype.kind in "fV" and arr.dtype == fmt.ml_dtype:
+        # a typed array of fmt (encode(..., dtype=)): its bits are the codes
+        arr = arr.view(fmt.code_dtype)
+    elif arr.dtype.kind in "fV" and ml_format(arr.dtype) is not None:
+        raise ValueError(f"codes: a {arr.dtype} array holds codes of "
+                         f"{ml_format(arr.dtype).name}, not of {fmt.name}")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"codes must be integers, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or int(arr.max()) >= fmt.num_codes):
@@ -119,14 +140,15 @@ def decode(codes: object, fmt: Format | str) -> np.ndarray:
 
     Parameters
     ----------
-    codes : array_like of int
-        Codes between 0 and ``2**fmt.bits - 1``.
+    codes : array_like of int, or an array of fmt's own dtype
+        Codes between 0 and ``2**fmt.bits - 1``; an array whose dtype is
+        ``fmt.ml_dtype`` (``ml_dtypes.bfloat16`` for bf16...) gives its bits.
     fmt : Format or str
 
     Raises
     ------
     TypeError
-        For non-integer codes.
+        For non-integer codes (other than an array of fmt's own dtype).
     ValueError
         For codes outside the format's range.
 
@@ -143,7 +165,8 @@ def decode(codes: object, fmt: Format | str) -> np.ndarray:
     sub = np.ldexp(m.astype(np.float64), fmt.emin - mant_scale)
     if not fmt.subnormals:
         sub = np.zeros_like(sub)
-    norm = np.ldexp((m + (1 << mant_scale)).astype(np.float64), e - fmt.bias - mant_scale)
+    norm = np.ldexp((m + (1 << mant_scale)).astype(np.float64),
+                    e - fmt.bias - mant_scale)
     v = np.where(e == 0, sub, norm)
     if fmt.specials == "ieee":
         v = np.where(e == top, np.where(m == 0, np.inf, np.nan), v)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lowprec import _ml_dtypes
 from lowprec.formats import Format, as_format, fp16, fp32, fp64
 from lowprec.modes import (
     STOCHASTIC,
@@ -22,14 +23,17 @@ from lowprec.modes import (
     rounds_to_infinity,
 )
 from lowprec.rounding._kernel import RoundPlan, round_kernel
+from lowprec.rounding._storage import holds, storage_of, store
 from lowprec.rounding.randomness import seed_from
 from lowprec.rounding.stats import RoundingStats
 
-__all__ = ["round", "as_float_array", "prepare_rounding", "storage_format"]
+__all__ = ["round", "as_float_array", "as_input", "prepare_rounding",
+           "storage_format"]
 
 _STORAGE = {np.dtype(np.float16): fp16, np.dtype(np.float32): fp32,
             np.dtype(np.float64): fp64}
 _NO_WORDS = np.empty(0, dtype=np.uint64)
+_DIRECT = (np.dtype(np.float32), np.dtype(np.float64))  # dtypes the kernel writes
 
 
 def _bits(value: float) -> int:
@@ -37,7 +41,8 @@ def _bits(value: float) -> int:
 
 
 @functools.lru_cache(maxsize=512)
-def make_plan(fmt: Format, rounding: str, saturate: bool, subnormals: bool) -> RoundPlan:
+def make_plan(fmt: Format, rounding: str, saturate: bool,
+              subnormals: bool) -> RoundPlan:
     """Derive the kernel's constants for one format and set of options."""
     tiny = smallest_value(fmt, subnormals)
     outcome_bits = {"inf": _bits(np.inf), "max": _bits(fmt.max), "nan": _bits(np.nan)}
@@ -87,8 +92,10 @@ def fits(fmt: Format, storage: Format) -> bool:
 
 
 def check_fits(fmt: Format, dtype: np.dtype, arg: str) -> None:
-    """ValueError unless ``dtype`` (float16/32/64) holds every value of ``fmt``."""
-    if not fits(fmt, storage_format(dtype)):
+    """ValueError unless ``dtype`` (float16/32/64 or an ml_dtypes float) holds every
+    value of ``fmt``, its specials included."""
+    storage = storage_of(np.dtype(dtype))
+    if storage is None or not holds(fmt, storage):
         raise ValueError(
             f"{arg}: {np.dtype(dtype)} cannot hold every value of {fmt.name} "
             f"(precision {fmt.precision}, emax {fmt.emax}); use float64 data or "
@@ -97,36 +104,72 @@ def check_fits(fmt: Format, dtype: np.dtype, arg: str) -> None:
 
 
 def as_float_array(x: object, arg: str = "x") -> np.ndarray:
-    """``np.asarray(x)`` for float16/32/64 data; integers converted exactly.
+    """``np.asarray(x)`` for float16/32/64 data; other numbers converted exactly.
 
-    Raises TypeError for any other dtype (bool, complex, object, strings,
-    longdouble, ml_dtypes types) and ValueError for integers float64 cannot hold.
+    Integers become float64 (ValueError for those float64 cannot hold); ml_dtypes
+    floats (bfloat16, float8_*, float6_*, float4_e2m1fn, float8_e8m0fnu) become
+    float32, which holds every value of each; ml_dtypes' int4 and friends become
+    float64. Raises TypeError for any other dtype (bool, complex, object, strings,
+    longdouble).
+    """
+    return as_input(x, arg)[0]
+
+
+def as_input(x: object, arg: str = "x") -> tuple[np.ndarray, np.dtype]:
+    """``(as_float_array(x, arg), keep)``: x's values, and the dtype of a result.
+
+    ``keep`` is the NumPy convention extended to ml_dtypes: x's dtype for
+    float16/32/64 and for the ml_dtypes floats that are lowprec formats, float64
+    for integers, float32 for float8_e8m0fnu and float8_e5m3fnu (no lowprec
+    format: they have no sign bit).
     """
     arr = np.asarray(x)
     if arr.dtype in _STORAGE:
-        return arr
+        return arr, arr.dtype
     if arr.dtype.kind in "iu":
-        conv = arr.astype(np.float64)
-        # exact iff converting back gives the same integers (2**63 itself, the
-        # float of int64 max, does not convert back)
-        fits_back = np.abs(conv) < (2.0**64 if arr.dtype.kind == "u" else 2.0**63)
-        back = np.zeros_like(arr)
-        back[fits_back] = conv[fits_back].astype(arr.dtype)
-        if not (fits_back.all() and np.array_equal(back, arr)):
-            raise ValueError(
-                f"{arg}: some integers (beyond 2**53 in magnitude) are not float64 "
-                "values, so they cannot be converted exactly; pass them as floats "
-                "if rounding them first is intended"
-            )
-        return conv
+        return _exact_integers(arr, arg), np.dtype(np.float64)
+    if _ml_dtypes.float_name(arr.dtype) is not None:
+        # a widening cast: every ml_dtypes float value is a float32 value
+        keep = arr.dtype if storage_of(arr.dtype) is not None else np.float32
+        return _quiet(arr.astype(np.float32)), np.dtype(keep)
+    if _ml_dtypes.is_ml_integer(arr.dtype):
+        return arr.astype(np.float64), np.dtype(np.float64)  # at most 4 bits: exact
     hint = ""
-    if arr.dtype.kind == "V" or arr.dtype.name in ("bfloat16",) or "float8" in str(
-            arr.dtype) or arr.dtype.kind == "f":
-        hint = " (convert it first, e.g. x.astype(np.float32))"
+    if arr.dtype.kind in "Vf":
+        hint = " (convert it first, e.g. x.astype(np.float64))"
     raise TypeError(
-        f"{arg} must hold float16, float32, float64 or integer values, "
+        f"{arg} must hold float16, float32, float64, integer or ml_dtypes values, "
         f"got dtype {arr.dtype}{hint}"
     )
+
+
+def _quiet(values: np.ndarray) -> np.ndarray:
+    """Make the NaNs of float32 values quiet, keeping their signs, in place.
+
+    A bfloat16 NaN code without the quiet bit becomes a signalling float32 NaN,
+    which every later cast to float64 would report as an invalid operation.
+    """
+    nan = np.isnan(values)
+    if nan.any():
+        values[nan] = np.where(np.signbit(values[nan]), -np.nan, np.nan)
+    return values
+
+
+def _exact_integers(arr: np.ndarray, arg: str) -> np.ndarray:
+    """Integers as float64, or ValueError when some are not float64 values."""
+    conv = arr.astype(np.float64)
+    # exact iff converting back gives the same integers (2**63 itself, the
+    # float of int64 max, does not convert back)
+    fits_back = np.abs(conv) < (2.0**64 if arr.dtype.kind == "u" else 2.0**63)
+    back = np.zeros_like(arr)
+    back[fits_back] = conv[fits_back].astype(arr.dtype)
+    if not (fits_back.all() and np.array_equal(back, arr)):
+        raise ValueError(
+            f"{arg}: some integers (beyond 2**53 in magnitude) are not float64 "
+            "values, so they cannot be converted exactly; pass them as floats "
+            "if rounding them first is intended"
+        )
+    return conv
 
 
 def _check_bool(arg: str, value: object) -> bool:
@@ -225,7 +268,8 @@ def round(
     Parameters
     ----------
     x : array_like
-        float16, float32 or float64 values (integers are converted exactly).
+        float16, float32 or float64 values; integers and ml_dtypes arrays
+        (bfloat16, float8_*, ...) are converted exactly.
     fmt : Format or str
         The target format, e.g. ``lowprec.bf16`` or ``"bf16"``.
     rounding : str, default "ties_to_even"
@@ -238,7 +282,9 @@ def round(
         give inf beyond the midpoint above max, toward_zero and to_odd give max,
         the directed modes give inf toward their own infinity only. A format
         without inf gives NaN where an IEEE format gives inf; one with neither
-        (fp6, fp4) saturates.
+        (fp6, fp4) saturates. (ml_dtypes differs on purpose: its saturating
+        conversion keeps ±inf, or gives NaN without inf, and its ``astype``
+        never saturates.)
     subnormals : bool, optional
         None uses the format's own setting. False removes the subnormals from the
         value set: values below the smallest normal ``2**emin`` round between 0
@@ -254,7 +300,9 @@ def round(
         rounded off and r random bits, as hardware does; the default 64 makes the
         probability exact to 2**-64. Representable values never move.
     out : ndarray, optional
-        Where to write the result: x's shape, a float dtype that holds the format.
+        Where to write the result: x's shape, a float dtype that holds the format
+        (float16/32/64, or an ml_dtypes type such as ``ml_dtypes.bfloat16``,
+        whose bits are then written as the codes, with no cast in between).
         May be x itself.
     stats : RoundingStats, optional
         Counts of inexact, underflowed, flushed, overflowed, saturated and NaN
@@ -264,15 +312,20 @@ def round(
     -------
     ndarray
         The rounded values, x's shape, in x's float dtype (float64 for integers);
-        a NumPy scalar for a scalar input. ``out`` if given.
+        a NumPy scalar for a scalar input. ``out`` if given. An ml_dtypes x keeps
+        its dtype, as ``jax.lax.reduce_precision`` does (a bfloat16 x rounded to
+        fp8 gives bfloat16 values of fp8); pass ``out=`` of
+        ``fmt.ml_dtype`` for the format's own storage.
 
     Raises
     ------
     TypeError
         For a non-float dtype, or options of the wrong type.
     ValueError
-        For an unknown format or mode, a format that x's dtype cannot hold, or
-        options that do not apply to the mode.
+        For an unknown format or mode, a format that x's dtype cannot hold (an
+        ml_dtypes dtype must also have the format's inf, NaN and -0), NaN into
+        an ml_dtypes ``out`` without NaN (fp6, fp4), or options that do not apply
+        to the mode.
 
     Examples
     --------
@@ -291,15 +344,15 @@ def round(
     [1.0, 1.0, 1.0, 1.0078125]
     """
     fmt = as_format(fmt)
-    arr = as_float_array(x)
+    arr, keep = as_input(x)
     prep = prepare_rounding(fmt, rounding, saturate, subnormals, rng, random_bits,
                             stats, arr.shape)
     if out is not None:
         check_out(out, arr.shape, fmt)
         result = out
     else:
-        check_fits(fmt, arr.dtype, "x")
-        result = np.empty(arr.shape, dtype=arr.dtype)
+        check_fits(fmt, keep, "x")
+        result = np.empty(arr.shape, dtype=keep)
 
     # The kernel sees 1-D contiguous float32/float64 arrays only. Like a NumPy
     # ufunc, it reads x as if copied first when out overlaps it (out=x is safe:
@@ -311,13 +364,13 @@ def round(
         src = src.astype(np.float32)
     if src.dtype == np.float32 and not fits(fmt, fp32):
         src = src.astype(np.float64)  # (out is float64) the 32-bit kernel cannot
-    direct = result.flags.c_contiguous and result.dtype != np.float16
-    dst = result.reshape(-1) if direct else np.empty(arr.size, dtype=np.float64)
+    direct = result.flags.c_contiguous and result.dtype in _DIRECT
+    dst = result.reshape(-1) if direct else np.empty(arr.size, dtype=src.dtype)
     kernel = round_kernel(prep.mode, stats is not None)
     counts = kernel(src, dst, prep.plan, prep.seed, prep.words, prep.rshift,
                     prep.rmask)
     if not direct:
-        np.copyto(result, dst.reshape(arr.shape), casting="unsafe")  # exact: fits
+        store(dst, result)  # exact: result's dtype holds the format
     if stats is not None:
         stats.add_counts(counts, arr.size)
     if out is None and result.ndim == 0:
@@ -331,10 +384,11 @@ def check_out(out: object, shape: tuple[int, ...], fmt: Format) -> None:
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
         raise ValueError(f"out: expected shape {shape}, got {out.shape}")
-    if out.dtype not in _STORAGE:
-        raise TypeError(f"out must have dtype float16, float32 or float64, "
-                        f"got {out.dtype}")
-    if not fits(fmt, storage_format(out.dtype)):
+    storage = storage_of(out.dtype)
+    if storage is None:
+        raise TypeError(f"out must have dtype float16, float32, float64 or an "
+                        f"ml_dtypes float type of a lowprec format, got {out.dtype}")
+    if not holds(fmt, storage):
         raise ValueError(f"out: {out.dtype} cannot hold every value of {fmt.name}")
     if not out.flags.writeable:
         raise ValueError("out: the array is read-only")

@@ -17,6 +17,19 @@ module does it for every lowprec format, built-in or custom:
     to beyond the overflow bound, in float16, float32 or float64.
 :func:`arrays`
     NumPy arrays of a format's values.
+:func:`operands`
+    Tuples of a format's values for testing an add, a multiply or an fma,
+    biased towards exact results that are ties, underflow or overflow.
+
+and one assertion:
+
+:func:`assert_bits_equal`
+    Equality bit for bit (``-0.0`` is not ``+0.0``; NaN equals NaN), with a
+    message that shows the bit fields of what differs.
+
+Every strategy with a ``dtype`` argument accepts an ml_dtypes float type too
+(``ml_dtypes.bfloat16``, ``ml_dtypes.float8_e4m3fn``, ...): the values drawn
+are still the format's, stored in that type.
 
 Each strategy mixes uniform draws with the points where bugs live (zeros, the
 subnormal/normal boundary, max, the overflow midpoint, inf, NaN), so a hundred
@@ -27,8 +40,9 @@ independently of :func:`lowprec.decode`, so tests of lowprec itself can use them
 (``pip install "lowprec[test]"``), not a dependency.
 
 The strategies live in private modules, one per concept: ``_formats`` (formats),
-``_values`` (codes, values, near ties), ``_floats`` (floats, arrays), ``_decode``
-(the decoding they share) and ``_support`` (dtypes and display); import them from
+``_values`` (codes, values, near ties), ``_floats`` (floats, arrays),
+``_operands`` (operands), ``_assert`` (assert_bits_equal), ``_decode`` (the
+decoding they share) and ``_support`` (dtypes and display); import them from
 here.
 """
 
@@ -40,10 +54,25 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         'lowprec.testing needs hypothesis; install it with pip install "lowprec[test]"'
     ) from exc
 
+from lowprec.testing._assert import assert_bits_equal
+from lowprec.testing._blocks import block_formats, blocks
+
 # _kind and _magnitude: the private decoder that tests/testing checks
 from lowprec.testing._decode import _kind, _magnitude  # noqa: F401
 from lowprec.testing._floats import arrays, floats
 from lowprec.testing._formats import formats
+from lowprec.testing._operands import operands
 from lowprec.testing._values import codes, near_ties, values
 
-__all__ = ["arrays", "codes", "floats", "formats", "near_ties", "values"]
+__all__ = [
+    "arrays",
+    "assert_bits_equal",
+    "block_formats",
+    "blocks",
+    "codes",
+    "floats",
+    "formats",
+    "near_ties",
+    "operands",
+    "values",
+]

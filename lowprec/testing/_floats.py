@@ -13,8 +13,9 @@ from hypothesis.extra import numpy as hnp
 
 from lowprec.formats import Format, as_format
 from lowprec.testing._support import (
-    _DTYPES,
     _check_dtype,
+    _check_specials,
+    _dtype_info,
     _holds_midpoints,
     _holds_values,
     _mapped,
@@ -46,15 +47,18 @@ def floats(
     ----------
     fmt : Format or str
         A format or its name.
-    dtype : {numpy.float64, numpy.float32, numpy.float16}, default float64
-        The float type of the inputs. It must hold every value of ``fmt``
-        (:func:`lowprec.round` refuses a narrower one): float32 serves bf16,
-        tf32, fp16, the fp8, fp6 and fp4 formats and fp32; float16 serves fp16
-        and the narrower fp8 formats.
+    dtype : numpy.float64, float32, float16 or an ml_dtypes float type
+        The float type of the inputs, default float64. It must hold every value
+        of ``fmt`` (:func:`lowprec.round` refuses a narrower one): float32
+        serves bf16, tf32, fp16, the fp8, fp6 and fp4 formats and fp32; float16
+        serves fp16 and the narrower fp8 formats; ``ml_dtypes.bfloat16`` serves
+        bf16 and every fp8, fp6 and fp4 format.
     allow_nan : bool, default True
-        Include NaN (of either sign, whether or not the format has NaN).
+        Include NaN (of either sign, whether or not the format has NaN). An
+        ml_dtypes type without NaN (the fp6 and fp4 ones) needs False.
     allow_infinity : bool, default True
-        Include ±inf (whether or not the format has inf).
+        Include ±inf (whether or not the format has inf). An ml_dtypes type
+        without inf (``float8_e4m3fn``, the fnuz, fp6 and fp4 ones) needs False.
 
     Returns
     -------
@@ -64,7 +68,8 @@ def floats(
     Raises
     ------
     hypothesis.errors.InvalidArgument
-        If ``dtype`` cannot hold every value of ``fmt``.
+        If ``dtype`` cannot hold every value of ``fmt``, or the inf or NaN
+        asked for.
 
     Examples
     --------
@@ -85,12 +90,14 @@ def floats(
         raise InvalidArgument(
             f"{dt} cannot hold every value of {fmt.name}; use a wider dtype"
         )
-    precision, emax, min_exponent = _DTYPES[dt]
-    nmant = precision - 1
+    _check_specials(dt, allow_nan, allow_infinity)
+    info = _dtype_info(dt)
+    nmant = info.precision - 1
     # exponents from 3 binades below the smallest subnormal to 3 above max,
     # with extra draws at both ends so underflow and overflow are common
     tiniest = int(math.log2(fmt.smallest_subnormal))
-    lowest, highest = max(tiniest - 3, min_exponent), min(fmt.emax + 3, emax)
+    lowest = max(tiniest - 3, info.min_exponent)
+    highest = min(fmt.emax + 3, info.emax)
     exponents = st.one_of(
         st.integers(lowest, highest),
         st.integers(lowest, max(tiniest - 1, lowest)),
@@ -112,11 +119,10 @@ def floats(
         parts.append(near_ties(fmt, dtype=dt))
     # the dtype's own extremes, and its first value past max: overflow inputs
     # even where max is in the dtype's top binade (bf16 in float32)
-    info = np.finfo(dt)
-    with np.errstate(over="ignore"):  # inf when max is the dtype's max
-        above_max = np.nextafter(dt.type(fmt.max), dt.type(math.inf))
-    edges = [info.smallest_subnormal, above_max, info.max]
-    edges = [e for e in edges if np.isfinite(e)]
+    edges = [info.smallest_subnormal, info.max]
+    if fmt.max < info.max:
+        # max + its ulp in the dtype: exact, and at most the dtype's max
+        edges.append(fmt.max + math.ldexp(1.0, math.frexp(fmt.max)[1] - 1 - nmant))
     specials = edges + [-e for e in edges]
     specials += [math.inf, -math.inf] if allow_infinity else []
     specials += [math.nan, -math.nan] if allow_nan else []
@@ -147,8 +153,10 @@ def arrays(
     shape : int, tuple of int or strategy
         The shape, or a strategy for it such as
         ``hypothesis.extra.numpy.array_shapes()``.
-    dtype : {numpy.float64, numpy.float32, numpy.float16}, default float64
-        The array dtype; it must hold every value of ``fmt``.
+    dtype : numpy.float64, float32, float16 or an ml_dtypes float type
+        The array dtype, default float64; it must hold every value of ``fmt``
+        that is drawn (e.g. ``ml_dtypes.float8_e4m3fn`` for fp8_e4m3fn, or
+        ``ml_dtypes.bfloat16`` for any fp8 format).
     unique : bool, default False
         Whether the elements must be distinct.
     **value_options
@@ -168,6 +176,14 @@ def arrays(
     ... def test_no_nan(a):
     ...     assert a.shape == (16,) and not np.isnan(a).any()
     >>> test_no_nan()
+
+    The same values stored as ml_dtypes' bfloat16:
+
+    >>> import ml_dtypes
+    >>> @given(lowprec.testing.arrays(lowprec.fp8_e4m3fn, 4, dtype=ml_dtypes.bfloat16))
+    ... def test_stored_in_bf16(a):
+    ...     assert a.dtype == ml_dtypes.bfloat16
+    >>> test_stored_in_bf16()
     """
     fmt = as_format(fmt)
     dt = _check_dtype(dtype)
@@ -175,4 +191,14 @@ def arrays(
         raise InvalidArgument(
             f"{dt} cannot hold every value of {fmt.name}; use a wider dtype"
         )
+    _check_specials(dt, *_drawn_specials(fmt, value_options))
     return hnp.arrays(dt, shape, elements=values(fmt, **value_options), unique=unique)
+
+
+def _drawn_specials(fmt: Format, value_options: dict) -> tuple[bool, bool]:
+    """Whether :func:`values` with these options draws NaN, and inf."""
+    bounded = any(value_options.get(k) is not None for k in ("min_value", "max_value"))
+    allow_nan = value_options.get("allow_nan")
+    nan = fmt.has_nan and (allow_nan if allow_nan is not None else not bounded)
+    inf = fmt.has_inf and value_options.get("allow_infinity") is not False
+    return bool(nan), bool(inf)

@@ -12,7 +12,12 @@ from hypothesis.errors import InvalidArgument
 
 from lowprec.formats import Format, as_format
 from lowprec.testing._decode import _kind, _Magnitudes
-from lowprec.testing._support import _check_dtype, _holds_midpoints, _mapped
+from lowprec.testing._support import (
+    _check_dtype,
+    _dtype_info,
+    _holds_midpoints,
+    _mapped,
+)
 
 # -- codes -----------------------------------------------------------------------
 
@@ -258,11 +263,12 @@ def near_ties(
     ----------
     fmt : Format or str
         A format or its name.
-    dtype : {numpy.float64, numpy.float32, numpy.float16}, default float64
-        The float type of the results. It must hold every midpoint exactly:
-        ``precision + 1`` significand bits and ``emin - precision`` as an
-        exponent (so float64 serves every format with ``precision <= 52``,
-        float32 serves bf16, fp16 and the fp8 formats).
+    dtype : numpy.float64, float32, float16 or an ml_dtypes float type
+        The float type of the results, default float64. It must hold every
+        midpoint exactly: ``precision + 1`` significand bits and
+        ``emin - precision`` as an exponent (so float64 serves every format with
+        ``precision <= 52``, float32 serves bf16, fp16 and the fp8 formats, and
+        ``ml_dtypes.bfloat16`` the fp8, fp6 and fp4 formats).
 
     Returns
     -------
@@ -297,6 +303,7 @@ def near_ties(
             f"{fmt.emin - fmt.precision}); use a wider dtype or a narrower format"
         )
     mags = _Magnitudes(fmt, fmt.subnormals)
+    top = _dtype_info(dt).max
 
     def tie(drawn: tuple[int, bool, int]) -> np.floating:
         k, negative, step = drawn
@@ -305,7 +312,8 @@ def near_ties(
         mid = mags[k] + mags.gap_above(k) / 2
         x = dt.type(-mid if negative else mid)
         if step:
-            x = np.nextafter(x, dt.type(step * math.inf))
+            # towards ±max, not ±inf: some ml_dtypes types have no inf
+            x = np.nextafter(x, dt.type(step * top))
         return x
 
     # pair k is (value k, value k + 1); take both pairs around each edge value

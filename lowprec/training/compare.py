@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from lowprec._atomic import replacing, write_text
 from lowprec.amp.policy import as_policy
 from lowprec.formats import as_format
 from lowprec.training.loop import (
@@ -37,7 +38,10 @@ __all__ = [
     "DEFAULTS",
     "DEFAULT_RUNS",
     "Comparison",
+    "coincident_runs",
     "compare",
+    "comparison_figure",
+    "headline",
     "parse_number",
     "parse_run",
 ]
@@ -220,7 +224,7 @@ class Comparison:
 
     def to_json(self, path: str | Path) -> None:
         """Write :meth:`to_dict` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False) + "\n")
+        write_text(path, json.dumps(self.to_dict(), allow_nan=False) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> Comparison:
@@ -234,6 +238,11 @@ class Comparison:
         """Write a PNG: loss and test-accuracy curves, and per run the histogram
         of log2|g| of the gradients before rounding, with the gradient format's
         subnormal and normal ranges shaded.
+
+        A run whose curves coincide with an earlier run's (:func:`coincident_runs`)
+        is drawn as markers on that run's line and labelled ``(= that run)``; the
+        histogram panels share one x-range; each panel's title gives the run's
+        test accuracy and its largest failure (:func:`headline`). 120 dpi.
 
         Needs matplotlib (the ``plot`` extra: ``pip install lowprec[plot]``).
         """
@@ -308,9 +317,129 @@ def compare(
 
 # -- the figure ---------------------------------------------------------------
 
+# Curves closer than this draw one line on the figure: 1% of the loss axis'
+# span, and 1.5 accuracy points (of the 0..1 axis), a few pixels on a laptop.
+COINCIDE_LOSS = 0.01
+COINCIDE_ACCURACY = 0.015
+
+
+def coincident_runs(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    loss_tol: float = COINCIDE_LOSS,
+    accuracy_tol: float = COINCIDE_ACCURACY,
+) -> dict[str, str]:
+    """Which runs draw the same curves as an earlier run, so the eye sees one.
+
+    Parameters
+    ----------
+    curves : dict of str to (loss, accuracy)
+        Per run label, in legend order, the plotted (smoothed) training loss and
+        the test accuracies at the evaluations, as arrays.
+    loss_tol, accuracy_tol : float
+        The largest difference that still draws one line: a fraction of the
+        span of all the loss curves (default 1%), and an absolute accuracy
+        (default 0.015: 1.5 percentage points).
+
+    Returns
+    -------
+    dict of str to str
+        For each run whose loss and accuracy curves both stay within the
+        tolerances of an earlier run's, the label of the first such run.
+        Runs of different lengths never coincide; NaN matches only NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat, down = np.ones(4), np.linspace(2, 1, 4)
+    >>> acc = np.array([0.2, 0.8])
+    >>> coincident_runs({"fp32": (down, acc), "bf16": (flat, acc),
+    ...                  "fp16": (down + 1e-4, acc)})
+    {'fp16': 'fp32'}
+    """
+    finite = [c[0][np.isfinite(c[0])] for c in curves.values()]
+    finite = [f for f in finite if f.size]
+    span = float(np.ptp(np.concatenate(finite))) if finite else 0.0
+    leaders: list[str] = []
+    same: dict[str, str] = {}
+    for label, (loss, acc) in curves.items():
+        for lead in leaders:
+            lead_loss, lead_acc = curves[lead]
+            if _close(loss, lead_loss, loss_tol * span) and _close(
+                acc, lead_acc, accuracy_tol
+            ):
+                same[label] = lead
+                break
+        else:
+            leaders.append(label)
+    return same
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or not np.array_equal(np.isnan(a), np.isnan(b)):
+        return False
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    with np.errstate(invalid="ignore"):  # inf - inf where both diverged
+        return bool(np.all((np.abs(a - b) <= tol) | (a == b)))
+
+
+# The failures a run's summary counts, in the order a title prefers them when
+# their fractions tie: a skipped step or a flush loses information outright, a
+# swallowed update loses it for that step, a subnormal keeps it with fewer bits.
+_FAILURES = (
+    ("skipped_steps", "steps", "of steps skipped (inf/NaN gradients)"),
+    ("output_flushed_fraction", None, "of logit gradients flushed to 0"),
+    ("flushed_fraction", "nonzero_gradients", "of weight gradients flushed to 0"),
+    ("swallowed_fraction", "updates", "of updates swallowed (w + Δw == w)"),
+    ("subnormal_fraction", "nonzero_gradients", "of weight gradients subnormal"),
+)
+
+
+def headline(summary: dict[str, Any], *, threshold: float = 0.01) -> str:
+    """The largest failure a run's summary records, as a phrase for a title.
+
+    The candidates are skipped steps, flushed logit and weight gradients,
+    swallowed updates and subnormal weight gradients; a fraction below
+    ``threshold`` does not count, and subnormals count only when nothing else
+    does.
+
+    Examples
+    --------
+    >>> headline({"swallowed_fraction": 0.924, "updates": 10, "skipped_steps": 0,
+    ...           "steps": 5, "output_flushed_fraction": 0.0})
+    '92% of updates swallowed (w + Δw == w)'
+    >>> headline({"steps": 5, "skipped_steps": 0})
+    'nothing flushed, skipped or swallowed'
+    """
+    found = []
+    for key, count, what in _FAILURES:
+        value = summary.get(key)
+        if value is None or (count is not None and not summary.get(count)):
+            continue
+        fraction = value / summary[count] if key == "skipped_steps" else value
+        if fraction >= threshold:
+            found.append((fraction, what))
+    lost = [f for f in found if "subnormal" not in f[1]]
+    best = max(lost or found, key=lambda f: f[0], default=None)
+    if best is None:
+        return "nothing flushed, skipped or swallowed"
+    return f"{best[0]:.0%} {best[1]}"
+
 
 def plot_comparison(comparison: Comparison, path: str | Path) -> None:
-    """Draw :meth:`Comparison.plot`'s figure into ``path`` (PNG)."""
+    """Draw :meth:`Comparison.plot`'s figure into ``path`` (PNG, 120 dpi), written
+    atomically (a temporary file beside it, then a rename)."""
+    with replacing(path) as tmp:
+        comparison_figure(comparison).savefig(tmp, dpi=FIGURE_DPI)
+
+
+# Readable on a laptop: 9-11 pt text at 120 dpi is 15-18 pixels high.
+FIGURE_DPI = 120
+
+
+def comparison_figure(comparison: Comparison) -> Any:
+    """The :class:`matplotlib.figure.Figure` of :meth:`Comparison.plot`."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no global backend state
     except ImportError:
@@ -322,63 +451,74 @@ def plot_comparison(comparison: Comparison, path: str | Path) -> None:
     n = len(results)
     ncols = min(4, n)
     nrows = 1 + math.ceil(n / ncols)
-    fig = Figure(figsize=(4.2 * max(ncols, 2), 3.2 * nrows), layout="constrained")
+    fig = Figure(figsize=(3.8 * max(ncols, 2), 3.4 * nrows), layout="constrained")
     grid = fig.add_gridspec(nrows, max(ncols, 2))
     half = max(ncols // 2, 1)
     ax_loss = fig.add_subplot(grid[0, :half])
     ax_acc = fig.add_subplot(grid[0, half:])
-    styles = ("-", "--", "-.", ":")
-    all_losses = []
-    for k, (label, r) in enumerate(results.items()):
-        style = {"color": f"C{k % 10}", "ls": styles[k % len(styles)], "lw": 1.3}
-        step = np.array([s["step"] for s in r.steps], dtype=float)
-        loss = _smooth(np.array([s["loss"] for s in r.steps], dtype=float), 10)
-        all_losses.append(loss)
-        ax_loss.plot(step, loss, label=label, **style)
-        skipped = [s["step"] for s in r.steps if s["skipped"]]
-        if skipped:
-            ax_loss.plot(
-                skipped,
-                np.full(len(skipped), 0.97 - 0.02 * k),
-                "|",
-                color=style["color"],
-                ms=5,
-                transform=ax_loss.get_xaxis_transform(),
-            )
-        ax_acc.plot(
-            [e["step"] for e in r.evals],
-            [e["test_accuracy"] for e in r.evals],
-            marker="o",
-            ms=3,
-            label=label,
-            **style,
-        )
-    finite = np.concatenate(all_losses)
-    finite = finite[np.isfinite(finite) & (finite > 0)]
-    log = finite.size and finite.max() > 20 * finite.min()
-    ax_loss.set(
-        xlabel="step",
-        ylabel="training loss (running mean of 10 steps)",
-        yscale="log" if log else "linear",
-        title="training loss (| marks a skipped step)",
-    )
-    ax_loss.legend(fontsize=7)
-    ax_acc.set(
-        xlabel="step",
-        ylabel="test accuracy",
-        ylim=(0, 1),
-        title="test accuracy under the policy",
-    )
+    same = _draw_curves(ax_loss, ax_acc, results)
+    xlim = _shared_range(results.values())
     for k, (label, r) in enumerate(results.items()):
         ax = fig.add_subplot(grid[1 + k // ncols, k % ncols])
-        _histogram_panel(ax, label, r, f"C{k % 10}")
+        _histogram_panel(ax, label, r, f"C{k % 10}", xlim, same.get(label))
     fig.suptitle(
         "Gradient exponents over the run, against the gradient format: "
         "red = flushed to zero (left) or overflow (right), orange = "
         "subnormal, green = normal",
-        fontsize=9,
+        fontsize=11,
     )
-    fig.savefig(path, dpi=110)
+    return fig
+
+
+def _draw_curves(ax_loss: Any, ax_acc: Any, results: dict) -> dict[str, str]:
+    """The loss and accuracy panels; returns :func:`coincident_runs`' mapping.
+
+    A run that coincides with an earlier one is drawn as sparse hollow markers
+    on that run's line, and its legend entry says ``= <that run>``.
+    """
+    curves, steps = {}, {}
+    for label, r in results.items():
+        steps[label] = np.array([s["step"] for s in r.steps], dtype=float)
+        loss = _smooth(np.array([s["loss"] for s in r.steps], dtype=float), 10)
+        acc = np.array([e["test_accuracy"] for e in r.evals], dtype=float)
+        curves[label] = (loss, acc)
+    same = coincident_runs(curves)
+    markers = "osD^v<>ph*"
+    n = len(results)  # the first lines on top: the reference stays visible
+    for k, (label, r) in enumerate(results.items()):
+        loss, acc = curves[label]
+        color = f"C{k % 10}"
+        shown = label if label not in same else f"{label} (= {same[label]})"
+        if label in same:  # markers spread out so several followers stay apart
+            every = (k % 5 * max(len(loss) // 60, 1), max(len(loss) // 12, 1))
+            style = {"ls": "none", "marker": markers[k % 10], "mfc": "none"}
+            style |= {"ms": 6, "mew": 1.3, "markevery": every}
+        else:
+            style = {"ls": "-", "lw": 1.8, "zorder": 2 + 0.01 * (n - k)}
+        ax_loss.plot(steps[label], loss, color=color, label=shown, **style)
+        eval_steps = [e["step"] for e in r.evals]
+        acc_style = dict(style, markevery=None, marker=markers[k % 10], ms=5)
+        ax_acc.plot(eval_steps, acc, color=color, label=shown, **acc_style)
+        skipped = [s["step"] for s in r.steps if s["skipped"]]
+        if skipped:  # a row of ticks near the top, one row per run
+            height = np.full(len(skipped), 0.97 - 0.02 * k)
+            axes = ax_loss.get_xaxis_transform()
+            ax_loss.plot(skipped, height, "|", color=color, ms=5, transform=axes)
+    finite = np.concatenate([c[0] for c in curves.values()])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    log = finite.size and finite.max() > 20 * finite.min()
+    ax_loss.set(
+        xlabel="step",
+        ylabel="training loss (mean of 10 steps)",
+        yscale="log" if log else "linear",
+    )
+    ax_loss.set_title("training loss (| marks a skipped step)", fontsize=11)
+    ax_acc.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1))
+    ax_acc.set_title("test accuracy under the policy", fontsize=11)
+    # the loss curves start high and fall: the lower left is free (one legend
+    # serves both panels, which share the colours and markers)
+    ax_loss.legend(fontsize=9, ncols=2, loc="lower left")
+    return same
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -394,29 +534,59 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
         return np.where(count > 0, (csum[idx] - csum[lo]) / count, np.nan)
 
 
-def _histogram_panel(ax: Any, label: str, r: TrainResult, color: str) -> None:
-    """log2|g| before rounding: the weight gradients (filled, all layers) and the
-    logit gradients (outline), over the format's flush, subnormal and normal
-    ranges."""
-    fmt = as_format(r.gradient_format)
+def _histogram_data(r: TrainResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(edges, weight-gradient counts of all layers, logit-gradient counts)."""
     edges = np.asarray(r.hist_edges, dtype=float)
     weights = np.sum(
         [np.asarray(h) for name, h in r.histograms.items() if name != OUTPUT], axis=0
     )
     output = np.asarray(r.histograms.get(OUTPUT, np.zeros_like(weights)))
-    both = weights + output
-    nz = np.flatnonzero(both)
+    return edges, weights, output
+
+
+def _panel_range(r: TrainResult) -> tuple[float, float]:
+    """The x-range one run's panel needs: its data, and the format's limits
+    when they are near it."""
+    fmt = as_format(r.gradient_format)
+    edges, weights, output = _histogram_data(r)
+    nz = np.flatnonzero(weights + output)
     data_lo = edges[nz[0]] if nz.size else -30.0
     data_hi = edges[nz[-1] + 1] if nz.size else 0.0
     sub_lo = math.log2(fmt.smallest_subnormal)
-    norm_lo = math.log2(fmt.smallest_normal)
     top = math.log2(fmt.max)
-    # show the data, and the format's limits when they are near it
     lo = max(min(sub_lo - 2, data_lo - 2), data_lo - 12)
     hi = min(max(data_hi + 2, top + 2), data_hi + 20)
-    ax.axvspan(lo, sub_lo - 1, color="tab:red", alpha=0.12, lw=0)
-    ax.axvspan(sub_lo - 1, norm_lo, color="tab:orange", alpha=0.18, lw=0)
-    ax.axvspan(norm_lo, top + 1, color="tab:green", alpha=0.10, lw=0)
+    return lo, hi
+
+
+def _shared_range(results: Any) -> tuple[float, float]:
+    """One x-range for every histogram panel, so that shifts show by position
+    (the dynamic scaler moves fp16_mixed's gradients up by 16 binades)."""
+    ranges = [_panel_range(r) for r in results]
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def _histogram_panel(
+    ax: Any,
+    label: str,
+    r: TrainResult,
+    color: str,
+    xlim: tuple[float, float],
+    same_as: str | None,
+) -> None:
+    """log2|g| before rounding: the weight gradients (filled, all layers) and the
+    logit gradients (outline), over the format's flush, subnormal and normal
+    ranges; the title gives the run's accuracy and its headline failure."""
+    fmt = as_format(r.gradient_format)
+    edges, weights, output = _histogram_data(r)
+    lo, hi = xlim
+    sub_lo = math.log2(fmt.smallest_subnormal)
+    norm_lo = math.log2(fmt.smallest_normal)
+    top = math.log2(fmt.max)
+    if lo < sub_lo - 1:
+        ax.axvspan(lo, sub_lo - 1, color="tab:red", alpha=0.12, lw=0)
+    ax.axvspan(max(sub_lo - 1, lo), norm_lo, color="tab:orange", alpha=0.18, lw=0)
+    ax.axvspan(max(norm_lo, lo), min(top + 1, hi), color="tab:green", alpha=0.10, lw=0)
     if top + 1 < hi:
         ax.axvspan(top + 1, hi, color="tab:red", alpha=0.12, lw=0)
     ax.stairs(
@@ -426,12 +596,12 @@ def _histogram_panel(ax: Any, label: str, r: TrainResult, color: str) -> None:
     ax.set_yscale("symlog", linthresh=1)
     ax.set_xlim(lo, hi)
     s = r.summary
+    same = f" (= {same_as})" if same_as else ""
     ax.set_title(
-        f"{label}: {s['test_accuracy']:.0%} acc; flushed "
-        f"{s['output_flushed_fraction']:.0%} dlogits, "
-        f"{s['flushed_fraction']:.0%} dW",
-        fontsize=8.5,
+        f"{label}: {s['test_accuracy']:.0%} test acc{same}\n{headline(s)}",
+        fontsize=10,
     )
-    ax.set_xlabel(f"log2|gradient| before rounding to {fmt.name}", fontsize=7)
-    ax.set_ylabel("values", fontsize=7)
-    ax.legend(fontsize=6, loc="upper left")
+    ax.set_xlabel(f"log2|gradient| before rounding to {fmt.name}", fontsize=9)
+    ax.set_ylabel("values", fontsize=9)
+    ax.tick_params(labelsize=9)
+    ax.legend(fontsize=8, loc="upper left")

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lowprec._atomic import write_text
 from lowprec.training import telemetry
 from lowprec.training.config import TrainConfig
 
-__all__ = ["OUTPUT", "Counts", "TrainResult"]
+__all__ = ["OUTPUT", "Counts", "TrainResult", "divergence"]
 
 OUTPUT = "output"  # the histogram of the logits' gradient, beside the parameters'
 
@@ -42,7 +43,8 @@ class TrainResult:
         ``test_loss`` under the policy, ``test_accuracy_fp32`` and
         ``test_loss_fp32`` of the same weights in an fp32 model.
     summary : dict
-        See :func:`~lowprec.training.loop.train`.
+        See :func:`~lowprec.training.loop.train`; also ``diverged``, the reason
+        of :func:`divergence` or None.
     histograms : dict of str to list of int
         Per parameter, and for the gradient of the loss with respect to the
         logits (key ``"output"``), counts of log2|g| of the nonzero gradients
@@ -75,6 +77,11 @@ class TrainResult:
     model: Any = field(default=None, repr=False, compare=False)
     epoch_histograms: dict[str, list[list[int]]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # the mark of a diverged run, in the summary and so in the JSON log;
+        # computed here too for logs written before it existed
+        self.summary.setdefault("diverged", divergence(self.summary))
+
     @property
     def steps(self) -> list[dict[str, Any]]:
         """The per-step records (``telemetry.steps``)."""
@@ -102,7 +109,7 @@ class TrainResult:
     def to_json(self, path: str | Path) -> None:
         """Write :meth:`to_dict` as strict JSON (non-finite floats tagged as
         :class:`~lowprec.training.telemetry.Telemetry` does)."""
-        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False) + "\n")
+        write_text(path, json.dumps(self.to_dict(), allow_nan=False) + "\n")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainResult:
@@ -151,6 +158,29 @@ class TrainResult:
             ("time", f"{s['seconds']:.1f} s"),
         ]
         return "\n".join(f"{k:<34} {v}" for k, v in lines)
+
+
+def divergence(summary: dict[str, Any]) -> str | None:
+    """Why a run diverged, from its summary: its final loss is NaN, or it skipped
+    more than half of its steps (a gradient was inf/NaN); None if neither.
+
+    ``TrainResult.summary["diverged"]`` holds this.
+
+    Examples
+    --------
+    >>> divergence({"final_loss": float("nan"), "steps": 44, "skipped_steps": 43})
+    'final loss NaN, skipped 43 of 44 steps'
+    >>> divergence({"final_loss": 0.1, "steps": 44, "skipped_steps": 0}) is None
+    True
+    """
+    loss = summary.get("final_loss")
+    steps, skipped = summary.get("steps", 0), summary.get("skipped_steps", 0)
+    reasons = []
+    if isinstance(loss, float) and loss != loss:  # NaN
+        reasons.append("final loss NaN")
+    if steps and 2 * skipped > steps:
+        reasons.append(f"skipped {skipped} of {steps} steps")
+    return ", ".join(reasons) or None
 
 
 class Counts:

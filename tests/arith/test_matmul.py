@@ -1,8 +1,8 @@
 """Sums, dot products and matrix products against a slow, obviously correct loop.
 
 :func:`reference_matmul` computes each ``C[i, j]`` one scalar step at a time, as the
-docstring of :mod:`lowprec.arith._matmul_kernel` states: each product exact or rounded to
-the products format, each addition rounded to the accumulator in the chosen order,
+docstring of :mod:`lowprec.arith._matmul_kernel` states: each product exact or rounded
+to the products format, each addition rounded to the accumulator in the chosen order,
 the result rounded to the output format. A step is "exact value, rounded once":
 the exact value is a :class:`fractions.Fraction` (IEEE 754 specials and signed zeros
 written out by hand) and the rounding is :func:`oracles.round_exact`, the oracle
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -582,7 +583,8 @@ def blas_reference(a, b, inputs, output, round_inputs=False, stats=None):
     (rounded to ``inputs`` first if asked), the result rounded once to ``output``."""
     if round_inputs:
         a, b = lowprec.round(a, inputs), lowprec.round(b, inputs)
-    c = np.asarray(a, dtype=np.float32) @ np.asarray(b, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # the oracle's sgemm of inf/NaN inputs
+        c = np.asarray(a, dtype=np.float32) @ np.asarray(b, dtype=np.float32)
     return lowprec.round(c.astype(np.float64), output, stats=stats)
 
 
@@ -672,6 +674,29 @@ def test_unspecified_order_checks_the_operands():
     )
 
 
+@pytest.mark.parametrize(
+    ("order", "model"),
+    [("unspecified", None), ("sequential", None), ("kahan", None), (None, "v100")],
+)
+def test_inf_and_nan_inputs_raise_no_runtime_warning(order, model):
+    # issue 15: library code emits no RuntimeWarning (sgemm's "invalid value
+    # encountered in matmul" on inf * 0 was one); the NaNs land where inf * 0,
+    # inf - inf and NaN put them, as in float64 arithmetic
+    a = np.array([[np.inf, 1.0, 0.0], [np.nan, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    b = np.array([[0.0, 1.0], [np.inf, 1.0], [-np.inf, 2.0]])
+    with np.errstate(all="ignore"):
+        exact = a @ b
+    nan_want = np.isnan(exact)
+    kw = {"model": model} if model else {"order": order}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = lowprec.matmul(a, b, "fp16_fp32acc", **kw)
+    if order == "kahan":  # the compensation (inf - x) - inf is NaN
+        nan_want |= np.isinf(exact)
+    assert np.array_equal(np.isnan(got), nan_want)
+    assert np.array_equal(got[~nan_want], [4.0] if order == "kahan" else [np.inf, 4.0])
+
+
 ONE_PASS_FORMATS = [
     "fp16",
     "bf16",
@@ -716,16 +741,31 @@ def test_one_pass_operand_test_is_the_rounding_identity(fmt, nan_ok):
 
 
 def test_kernel_cache_keys_follow_the_helpers_source(tmp_path, monkeypatch):
-    mk = _matmul_kernel
-    # 1. the stamp covers every module whose code the kernels inline or call, the
-    # JIT options and modes (its constants are frozen into the code), and every
-    # compiled function holds it
-    assert lowprec.modes in mk._STAMPED
-    kernels = [mk._make_kernel(0, 0, False, True, False), mk._make_fast_kernel(0)]
-    assert_stamped(mk, kernels, minimum=14)
+    from lowprec.arith import (
+        _matmul_fast,
+        _matmul_fast_steps,
+        _matmul_general,
+        _matmul_operands,
+        _matmul_steps,
+    )
+
+    # 1. each kernel module's stamp covers every module whose code its kernels
+    # inline or call, the JIT options and modes (its constants are frozen into the
+    # code), and every compiled function holds it
+    for module, kernels, minimum in [
+        (_matmul_steps, [], 2),
+        (_matmul_general, [_matmul_general._make_kernel(0, 0, False, True, False)], 1),
+        (_matmul_fast_steps, [], 4),
+        (_matmul_fast, [_matmul_fast._make_fast_kernel(0)], 7),
+        (_matmul_operands, [], 1),
+    ]:
+        assert lowprec.modes in module._STAMPED or module is _matmul_operands
+        assert_stamped(module, kernels, minimum=minimum)
+    mk = _matmul_steps
     # 2. it changes with the source of any of them: here a copy of _pair_round
     copy = tmp_path / "_pair_round.py"
-    copy.write_bytes(open(lowprec.arith._pair_round.__file__, "rb").read())
+    with open(lowprec.arith._pair_round.__file__, "rb") as source:  # closed
+        copy.write_bytes(source.read())
     stand_in = types.SimpleNamespace(__file__=str(copy))
     modules = [stand_in if m is lowprec.arith._pair_round else m for m in mk._STAMPED]
     assert _source_stamp(*modules) == mk._HELPERS

@@ -77,4 +77,4 @@ def test_bad_input_is_one_line_naming_the_option(capsys, option, value, message)
     status, out, err = run(capsys, *(f"{k}={v}" for k, v in options.items()))
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith("lowprec: error: " + message)
+    assert err.startswith("lowprec memory: error: " + message)

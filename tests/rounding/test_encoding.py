@@ -22,7 +22,8 @@ def oracle_values(name):
     dtype = VIEW_ORACLES[name]
     fmt = lowprec.as_format(name)
     codes = np.arange(fmt.num_codes, dtype=fmt.code_dtype)
-    return codes, codes.view(dtype).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # the oracle's cast of NaN codes
+        return codes, codes.view(dtype).astype(np.float64)
 
 
 def same_bits(a, b):
@@ -63,7 +64,8 @@ def test_mx_formats_against_ml_dtypes(name):
 def test_fp32_codes_roundtrip_through_numpy():
     codes = np.random.default_rng(0).integers(0, 2**32, 10**5, dtype=np.uint64)
     codes = codes.astype(np.uint32)
-    values = codes.view(np.float32).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # the oracle's cast of NaN codes
+        values = codes.view(np.float32).astype(np.float64)
     assert same_bits(lowprec.decode(codes, "fp32"), values)
     numbers = ~np.isnan(values)
     np.testing.assert_array_equal(lowprec.encode(values[numbers], "fp32"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 from oracles import (
@@ -37,7 +36,8 @@ def bits_equal(a, b) -> bool:
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_dtype_is_preserved_and_values_do_not_depend_on_it(dtype):
-    x = X.astype(dtype)
+    with np.errstate(over="ignore"):  # X's largest values are inf in float16
+        x = X.astype(dtype)
     got = lowprec.round(x, "fp8_e4m3")
     assert got.dtype == dtype
     want = round_exact_array(x.astype(np.float64), lowprec.fp8_e4m3)
@@ -105,7 +105,6 @@ def test_the_largest_exact_integers_are_accepted():
         np.array(["1.0"]),
         np.array([True]),
         np.array([1.0], dtype=np.longdouble),
-        np.array([1.0], dtype=ml_dtypes.bfloat16),
         np.array([(1.0, 2.0)], dtype=[("a", "f8"), ("b", "f8")]),
     ],
     ids=lambda x: str(x.dtype),
@@ -308,7 +307,8 @@ def test_out_overlapping_x_in_part(shift):
     ],
 )
 def test_out_of_another_dtype(x_dtype, out_dtype, fmt):
-    x = X.astype(x_dtype)
+    with np.errstate(over="ignore"):  # X's largest values are inf in float16
+        x = X.astype(x_dtype)
     out = np.full(x.shape, np.nan, dtype=out_dtype)
     got = lowprec.round(x, fmt, out=out)
     assert got is out and out.dtype == out_dtype

@@ -123,7 +123,9 @@ def test_oracle_decodes_every_code_like_ml_dtypes(name):
     values = all_code_values(fmt)
     codes = np.arange(values.size, dtype=np.uint16 if fmt.bits > 8 else np.uint8)
     theirs = codes.view(dtype)  # sub-byte types: the code in the low bits
-    assert_same_bits(values, theirs.astype(np.float64), codes, name)
+    with np.errstate(invalid="ignore"):  # the oracle's cast of NaN codes
+        theirs = theirs.astype(np.float64)
+    assert_same_bits(values, theirs, codes, name)
     assert float(grid_of(fmt).max) == fmt.max == float(ml_dtypes.finfo(dtype).max)
 
 
